@@ -1,0 +1,73 @@
+//! # Stage 03: only N at once
+//!
+//! **The idea.** Bound how many connections are served at once with a counting semaphore.
+//! The accept loop takes a permit *before* it calls `accept()`, and the permit travels with
+//! the connection into its thread, to be returned when the connection is closed.
+//!
+//! **The cafe.** Only N baristas; when all are busy, the next customers wait outside the door.
+//!
+//! **Changed since stage 02.** A `Semaphore` of `--max-conns` permits; the loop takes one
+//! before `accept()`, and the connection's thread drops it after the socket is closed.
+//!
+//! **Run it.** `cargo run --release --bin 03_semaphore -- --max-conns 2`, then five curls at
+//! once: two answer after a second, two more after two seconds, the last after three.
+//!
+//! **What breaks next.** Every connection still costs a new thread, created and destroyed
+//! each time. Stage 04 keeps a fixed crew of threads and feeds them from a queue.
+//! (Chapter 3: `docs/03-semaphore.md`.)
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::thread;
+
+use tcp_server::config::Flag;
+use tcp_server::{config, handle_connection, AcceptBackoff, Semaphore, Server, StartError};
+
+const STAGE: &str = "03_semaphore";
+
+fn main() -> Result<ExitCode, StartError> {
+    let config = config::from_args(STAGE, &[Flag::MaxConns]);
+    // socket() + bind() + listen() in one call: from here on, the kernel completes TCP
+    // handshakes for us and queues the connections in the listen backlog.
+    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    let permits = Semaphore::new(config.max_conns);
+    let server = Server::start(STAGE, config, &listener)?;
+    server.announce(&listener);
+
+    let mut backoff = AcceptBackoff::new();
+    loop {
+        // Wait for a free barista *before* accepting. While all N are busy we do not call
+        // accept(), so new clients wait in the kernel's listen backlog ("outside the door"),
+        // costing us no thread and no memory. Accepting first and then waiting would hold
+        // every waiting client as an open socket in our process, with no bound at all.
+        let permit = permits.acquire();
+        // Take the next connection from the backlog, waiting if there is none.
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            // One failed accept never closes the cafe: log it, pause, try again.
+            Err(e) => {
+                backoff.wait(&e);
+                continue;
+            }
+        };
+        // Ctrl-C wakes a blocked accept() with a connection of its own (see shutdown.rs).
+        if server.shutting_down() {
+            break;
+        }
+        // Hand the connection to a thread of its own and go straight back to accept().
+        let conn = server.open(stream, peer);
+        let spawned = thread::Builder::new()
+            .name(format!("conn-{}", conn.id))
+            .spawn(move || {
+                handle_connection(conn);
+                // Only now, with the socket closed and no longer counted as open, may the
+                // next client come in.
+                drop(permit);
+            });
+        // Out of threads or memory: this one customer is turned away, the cafe stays open.
+        if let Err(e) = spawned {
+            server.connection_error(peer, "cannot start a thread", &e);
+        }
+    }
+    Ok(server.finish())
+}

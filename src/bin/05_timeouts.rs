@@ -1,0 +1,91 @@
+//! # Stage 05: deadlines
+//!
+//! **The idea.** Give every client a deadline. The request head must arrive in full within
+//! `--header-timeout-ms` of a worker picking the connection up, however slowly the bytes
+//! trickle in, and no write may stall longer than `--write-timeout-ms`. A client that misses
+//! its deadline gets `408 Request Timeout` and is closed, and the worker moves on.
+//!
+//! **The cafe.** Customers who stand at the counter and never order are shown the door.
+//!
+//! **Changed since stage 04.** Each connection is handed to the pool `with_deadlines`; the
+//! handler then reads through a `DeadlineReader` (`src/deadline.rs`), which recomputes the
+//! time left before every read. `/stats` gains `timeouts`.
+//!
+//! **Run it.** `cargo run --release --bin 05_timeouts -- --header-timeout-ms 2000`, then
+//! `nc localhost 1729` and type nothing: after two seconds the server answers 408 and closes.
+//!
+//! **What breaks next.** Each waiting client still holds a whole thread until its deadline.
+//! Idle clients that reconnect as soon as they are cut keep the workers busy anyway: the
+//! limit of one blocked thread per connection. Chapter 7 (`docs/07-beyond.md`) shows what
+//! event loops do instead. (Chapter 5: `docs/05-timeouts.md`.)
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use tcp_server::config::Flag;
+use tcp_server::{
+    config, handle_connection, AcceptBackoff, Deadlines, Semaphore, Server, StartError,
+};
+
+const STAGE: &str = "05_timeouts";
+
+fn main() -> Result<ExitCode, StartError> {
+    let config = config::from_args(
+        STAGE,
+        &[
+            Flag::Workers,
+            Flag::Queue,
+            Flag::HeaderTimeout,
+            Flag::WriteTimeout,
+        ],
+    );
+    // socket() + bind() + listen() in one call: from here on, the kernel completes TCP
+    // handshakes for us and queues the connections in the listen backlog.
+    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    // The crew: all threads start now, before the first client, and live until exit.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.workers)
+        .thread_name(|i| format!("worker-{i}"))
+        .build()
+        .map_err(StartError::Pool)?;
+    // rayon's own queue has no limit; this semaphore is what bounds it.
+    let permits = Semaphore::new(config.workers + config.queue);
+    let deadlines = Deadlines {
+        header: config.header_timeout,
+        write: config.write_timeout,
+    };
+    let server = Server::start(STAGE, config, &listener)?;
+    server.announce(&listener);
+
+    let mut backoff = AcceptBackoff::new();
+    loop {
+        // Wait for a free place (a worker or a queue slot) *before* accepting, so a full
+        // queue leaves new clients in the kernel's listen backlog, not in our memory.
+        let permit = permits.acquire();
+        // Take the next connection from the backlog, waiting if there is none.
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            // One failed accept never closes the cafe: log it, pause, try again.
+            Err(e) => {
+                backoff.wait(&e);
+                continue;
+            }
+        };
+        // Ctrl-C wakes a blocked accept() with a connection of its own (see shutdown.rs).
+        if server.shutting_down() {
+            break;
+        }
+        // Put the connection on the pool's queue with its deadlines; a client that keeps
+        // a worker waiting past them is answered 408 and closed.
+        let conn = server.open(stream, peer).with_deadlines(deadlines);
+        pool.spawn(move || {
+            handle_connection(conn);
+            // Only now, with the socket closed and no longer counted as open, may the
+            // next client come in.
+            drop(permit);
+        });
+    }
+    // Dropping a rayon pool does not wait for its jobs; finish() waits until every queued
+    // and running connection is closed (at most --drain-ms) before main returns.
+    Ok(server.finish())
+}

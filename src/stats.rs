@@ -1,0 +1,161 @@
+//! Counters every stage keeps, served as JSON on `GET /stats`.
+//!
+//! They are what the tests and `load_test.sh` read to prove a stage's idea with structure
+//! rather than stopwatches: stage 01's `peak_in_flight` is 1, stage 03's never exceeds
+//! `--max-conns`, stage 04's `peak_connections_open` never exceeds workers + queue.
+//!
+//! Atomics, not a `Mutex`: every request touches them, and a lock shared by all connections
+//! would serialise the very threads the later stages add.
+//!
+//! Introduced in chapter 1 (`docs/01-single.md`).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// A level that goes up and down (open connections, busy threads) and remembers its peak.
+#[derive(Debug, Default)]
+pub struct Gauge {
+    current: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Gauge {
+    /// Goes up by one; goes down again when the guard is dropped, whatever path the caller takes.
+    pub fn enter(&self) -> GaugeGuard<'_> {
+        self.up();
+        GaugeGuard(self)
+    }
+
+    /// Goes up by one; the caller must call [`Gauge::down`] exactly once later.
+    pub fn up(&self) {
+        let now = self.current.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak.fetch_max(now, Ordering::AcqRel);
+    }
+
+    pub fn down(&self) {
+        self.current.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::Acquire)
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Acquire)
+    }
+}
+
+/// Holds a [`Gauge`] up by one while it lives.
+#[derive(Debug)]
+pub struct GaugeGuard<'a>(&'a Gauge);
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.down();
+    }
+}
+
+/// The counters of one server.
+#[derive(Debug)]
+pub struct Stats {
+    started: Instant,
+    /// Connections `accept()` returned and the stage took on.
+    pub accepted: AtomicU64,
+    /// Responses written in full, whatever their status.
+    pub served: AtomicU64,
+    /// Connections that ended in an I/O error (reset, failed write) or could not be handed off.
+    pub errors: AtomicU64,
+    /// Connections cut by a deadline (stage 05).
+    pub timeouts: AtomicU64,
+    /// Accepted and not yet closed: includes connections waiting in a queue.
+    pub connections_open: Gauge,
+    /// Being handled by a thread right now: the number of baristas at work.
+    pub in_flight: Gauge,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            accepted: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            connections_open: Gauge::default(),
+            in_flight: Gauge::default(),
+        }
+    }
+}
+
+/// Adds one to a counter.
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Stats {
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// The `/stats` body. `with_timeouts` adds the `timeouts` field for stages that have them.
+    pub fn to_json(&self, stage: &str, with_timeouts: bool) -> String {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut json = format!(
+            "{{\"stage\":\"{stage}\",\"uptime_ms\":{},\"accepted\":{},\"served\":{},\
+             \"connections_open\":{},\"peak_connections_open\":{},\"in_flight\":{},\
+             \"peak_in_flight\":{},\"errors\":{}",
+            self.uptime().as_millis(),
+            load(&self.accepted),
+            load(&self.served),
+            self.connections_open.current(),
+            self.connections_open.peak(),
+            self.in_flight.current(),
+            self.in_flight.peak(),
+            load(&self.errors),
+        );
+        if with_timeouts {
+            let _ = write!(json, ",\"timeouts\":{}", load(&self.timeouts));
+        }
+        json.push_str("}\n");
+        json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gauge_remembers_its_peak_after_going_down() {
+        let gauge = Gauge::default();
+        {
+            let _a = gauge.enter();
+            let _b = gauge.enter();
+            assert_eq!(gauge.current(), 2);
+        }
+        let _c = gauge.enter();
+        assert_eq!((gauge.current(), gauge.peak()), (1, 2));
+    }
+
+    #[test]
+    fn json_has_every_field_in_order() {
+        let stats = Stats::default();
+        bump(&stats.accepted);
+        let json = stats.to_json("01_single", false);
+        assert!(
+            json.starts_with("{\"stage\":\"01_single\",\"uptime_ms\":"),
+            "{json}"
+        );
+        assert!(
+            json.ends_with(
+                ",\"accepted\":1,\"served\":0,\"connections_open\":0,\"peak_connections_open\":0,\
+             \"in_flight\":0,\"peak_in_flight\":0,\"errors\":0}\n"
+            ),
+            "{json}"
+        );
+        assert!(stats
+            .to_json("05_timeouts", true)
+            .ends_with(",\"errors\":0,\"timeouts\":0}\n"));
+    }
+}
