@@ -39,6 +39,8 @@ pub struct Config {
     pub quiet: bool,
     /// How long Ctrl-C waits for connections in progress before giving up on them.
     pub drain: Duration,
+    /// Length of the kernel's queue of connections not yet accepted (the listen backlog).
+    pub backlog: u32,
     /// Stage 03+: how many connections are served at once.
     pub max_conns: usize,
     /// Stage 04+: how many worker threads the pool has.
@@ -60,6 +62,7 @@ impl Default for Config {
             work: Duration::from_millis(1000),
             quiet: false,
             drain: Duration::from_millis(10_000),
+            backlog: 1024,
             max_conns: 4,
             workers: 4,
             queue: 16,
@@ -144,6 +147,13 @@ const SPECS: &[Spec] = &[
         default: "5000",
         help: "how long one write may stall on a client that stopped reading",
         only: Some(Flag::WriteTimeout),
+    },
+    Spec {
+        name: "--backlog",
+        value: "N",
+        default: "1024",
+        help: "connections the kernel queues before accept(); std's 128 overflows at 200 clients",
+        only: None,
     },
     Spec {
         name: "--drain-ms",
@@ -241,6 +251,7 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), ArgsError> 
         }
         "--work-ms" => config.work = millis(600_000)?,
         "--drain-ms" => config.drain = millis(600_000)?,
+        "--backlog" => config.backlog = count(1, 65_535)? as u32,
         "--max-conns" => config.max_conns = count(1, 100_000)?,
         "--workers" => config.workers = count(1, 1024)?,
         "--queue" => config.queue = count(0, 100_000)?,

@@ -1,4 +1,9 @@
-//! Surviving a failed `accept()`.
+//! Opening the listening socket, and surviving a failed `accept()`.
+//!
+//! [`bind`] is `TcpListener::bind` with one more knob: the length of the listen backlog, the
+//! kernel's queue of connections whose handshake is complete but that nobody has accepted yet.
+//! std always asks for 128. When more clients than that connect at once, Linux drops the
+//! extra SYNs and the clients retransmit after a second: a latency stall no error reports.
 //!
 //! `accept()` fails for reasons that say nothing about the server: a client reset before we
 //! got to it, or the process is out of file descriptors (EMFILE) because too many
@@ -10,10 +15,26 @@
 //! Introduced in chapter 1 (`docs/01-single.md`).
 
 use std::io;
+use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::logging;
+
+/// `socket()`, `bind()` and `listen(backlog)`: a listening socket, as `TcpListener::bind`
+/// makes, with the backlog we choose. The kernel caps it at `net.core.somaxconn`.
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std does on Unix: a restarted stage can bind its port again at once, even while
+    // connections of the previous run linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    // The flag's range (1..=65535) fits an i32.
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
 
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);

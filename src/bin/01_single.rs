@@ -13,18 +13,18 @@
 //! per second, however many clients wait and however many cores sit idle. Stage 02 gives
 //! every connection its own thread. (Chapter 1: `docs/01-single.md`.)
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 
-use tcp_server::{config, handle_connection, AcceptBackoff, Server, StartError};
+use tcp_server::{config, handle_connection, listener, AcceptBackoff, Server, StartError};
 
 const STAGE: &str = "01_single";
 
 fn main() -> Result<ExitCode, StartError> {
     let config = config::from_args(STAGE, &[]);
-    // socket() + bind() + listen() in one call: from here on, the kernel completes TCP
-    // handshakes for us and queues the connections in the listen backlog.
-    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
+    // and queues the connections in the listen backlog until we accept() them.
+    let listener = listener::bind(config.addr, config.backlog)
+        .map_err(|e| StartError::Bind(config.addr, e))?;
     let server = Server::start(STAGE, config, &listener)?;
     server.announce(&listener);
 

@@ -16,19 +16,19 @@
 //! threads, each with its own stack, and the machine, not the server, decides when to stop.
 //! Stage 03 bounds how many are served at once. (Chapter 2: `docs/02-thread-per-conn.md`.)
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::thread;
 
-use tcp_server::{config, handle_connection, AcceptBackoff, Server, StartError};
+use tcp_server::{config, handle_connection, listener, AcceptBackoff, Server, StartError};
 
 const STAGE: &str = "02_thread_per_conn";
 
 fn main() -> Result<ExitCode, StartError> {
     let config = config::from_args(STAGE, &[]);
-    // socket() + bind() + listen() in one call: from here on, the kernel completes TCP
-    // handshakes for us and queues the connections in the listen backlog.
-    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
+    // and queues the connections in the listen backlog until we accept() them.
+    let listener = listener::bind(config.addr, config.backlog)
+        .map_err(|e| StartError::Bind(config.addr, e))?;
     let server = Server::start(STAGE, config, &listener)?;
     server.announce(&listener);
 

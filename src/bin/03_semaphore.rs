@@ -16,20 +16,22 @@
 //! each time. Stage 04 keeps a fixed crew of threads and feeds them from a queue.
 //! (Chapter 3: `docs/03-semaphore.md`.)
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::thread;
 
 use tcp_server::config::Flag;
-use tcp_server::{config, handle_connection, AcceptBackoff, Semaphore, Server, StartError};
+use tcp_server::{
+    config, handle_connection, listener, AcceptBackoff, Semaphore, Server, StartError,
+};
 
 const STAGE: &str = "03_semaphore";
 
 fn main() -> Result<ExitCode, StartError> {
     let config = config::from_args(STAGE, &[Flag::MaxConns]);
-    // socket() + bind() + listen() in one call: from here on, the kernel completes TCP
-    // handshakes for us and queues the connections in the listen backlog.
-    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
+    // and queues the connections in the listen backlog until we accept() them.
+    let listener = listener::bind(config.addr, config.backlog)
+        .map_err(|e| StartError::Bind(config.addr, e))?;
     let permits = Semaphore::new(config.max_conns);
     let server = Server::start(STAGE, config, &listener)?;
     server.announce(&listener);

@@ -20,19 +20,21 @@
 //! `--workers` idle clients, and nobody else is served. Stage 05 gives every client a deadline.
 //! (Chapter 4: `docs/04-thread-pool.md`.)
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 
 use tcp_server::config::Flag;
-use tcp_server::{config, handle_connection, AcceptBackoff, Semaphore, Server, StartError};
+use tcp_server::{
+    config, handle_connection, listener, AcceptBackoff, Semaphore, Server, StartError,
+};
 
 const STAGE: &str = "04_thread_pool";
 
 fn main() -> Result<ExitCode, StartError> {
     let config = config::from_args(STAGE, &[Flag::Workers, Flag::Queue]);
-    // socket() + bind() + listen() in one call: from here on, the kernel completes TCP
-    // handshakes for us and queues the connections in the listen backlog.
-    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
+    // and queues the connections in the listen backlog until we accept() them.
+    let listener = listener::bind(config.addr, config.backlog)
+        .map_err(|e| StartError::Bind(config.addr, e))?;
     // The crew: all threads start now, before the first client, and live until exit.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.workers)

@@ -19,12 +19,11 @@
 //! limit of one blocked thread per connection. Chapter 7 (`docs/07-beyond.md`) shows what
 //! event loops do instead. (Chapter 5: `docs/05-timeouts.md`.)
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 
 use tcp_server::config::Flag;
 use tcp_server::{
-    config, handle_connection, AcceptBackoff, Deadlines, Semaphore, Server, StartError,
+    config, handle_connection, listener, AcceptBackoff, Deadlines, Semaphore, Server, StartError,
 };
 
 const STAGE: &str = "05_timeouts";
@@ -39,9 +38,10 @@ fn main() -> Result<ExitCode, StartError> {
             Flag::WriteTimeout,
         ],
     );
-    // socket() + bind() + listen() in one call: from here on, the kernel completes TCP
-    // handshakes for us and queues the connections in the listen backlog.
-    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
+    // and queues the connections in the listen backlog until we accept() them.
+    let listener = listener::bind(config.addr, config.backlog)
+        .map_err(|e| StartError::Bind(config.addr, e))?;
     // The crew: all threads start now, before the first client, and live until exit.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.workers)
