@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# .ci/load_test_check.sh: a quick run of ./load_test.sh whose numbers must show each stage's
+# idea. Three short runs (about 30 s after the release build), checked from their CSV rows:
+#   normal  every stage answers, with zero errors, and stage 02 is faster than stage 01;
+#   flood   stage 04's thread count stays flat under 200 clients while stage 02's grows;
+#   idle    with 8 idle connections stage 04 serves nobody, stage 05 (deadlines) serves.
+# The bounds are structural (counts, thread numbers, "more than"), not timings, so a busy
+# machine slows the run down without failing it.
+set -euo pipefail
+export LC_ALL=C
+
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	echo "Usage: .ci/load_test_check.sh   (no options; builds in release via load_test.sh)"
+	exit 0
+fi
+
+cd "$(dirname "$0")/.."
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/load_test_check.XXXXXX")
+trap 'rm -rf "$workdir"' EXIT
+
+failures=0
+check() { # description, then a test command
+	local what=$1
+	shift
+	if "$@"; then
+		echo "ok    $what"
+	else
+		echo "FAIL  $what"
+		failures=$((failures + 1))
+	fi
+}
+
+# A column of a stage's row in a CSV that load_test.sh wrote; empty if there is no such row.
+value() { # file stage column
+	awk -F, -v stage="$2" -v column="$3" '
+		NR == 1 { for (i = 1; i <= NF; i++) index_of[$i] = i; next }
+		$1 == stage { print $(index_of[column]) }' "$1"
+}
+
+equal() { [[ $1 == "$2" ]]; }
+
+# Whether an awk condition on a (and b) holds; false if either is not a number (n/a, empty).
+holds() { # condition a [b]
+	local condition=$1 v
+	shift
+	for v in "$@"; do
+		[[ $v =~ ^[0-9]+([.][0-9]+)?$ ]] || return 1
+	done
+	awk -v a="$1" -v b="${2:-0}" "BEGIN { exit !($condition) }"
+}
+
+echo "== normal: every stage, 200 requests from 20 clients, --work-ms 5"
+./load_test.sh --requests 200 --clients 20 --work-ms 5 --csv "$workdir/normal.csv"
+
+echo "== flood: 200 clients at once against 02 and 04"
+./load_test.sh --no-build --scenario flood --flood 200 --duration 2 --work-ms 5 \
+	--csv "$workdir/flood.csv" 02 04
+
+echo "== idle: 8 idle connections against 04 and 05 (header deadline 500 ms)"
+./load_test.sh --no-build --scenario idle --clients 10 --idle 8 --duration 3 --work-ms 5 \
+	--csv "$workdir/idle.csv" 04 05 -- --header-timeout-ms 500
+
+echo "== checks"
+normal=$workdir/normal.csv
+stages=()
+for file in src/bin/[0-9][0-9]_*.rs; do
+	name=${file##*/}
+	stages+=("${name%.rs}")
+done
+check "normal: one row per stage (${#stages[@]} stages)" \
+	equal "$(($(wc -l <"$normal") - 1))" "${#stages[@]}"
+for stage in "${stages[@]}"; do
+	check "normal: $stage has exactly one row" equal "$(value "$normal" "$stage" stage)" "$stage"
+	check "normal: $stage answered all 200 requests" equal "$(value "$normal" "$stage" ok)" 200
+	check "normal: $stage had zero errors" equal "$(value "$normal" "$stage" errors)" 0
+done
+rps01=$(value "$normal" 01_single rps)
+rps02=$(value "$normal" 02_thread_per_conn rps)
+check "normal: 02 is faster than 01 ($rps02 vs $rps01 req/s)" holds 'a > b' "$rps02" "$rps01"
+
+flood=$workdir/flood.csv
+threads02=$(value "$flood" 02_thread_per_conn peak_threads)
+threads04=$(value "$flood" 04_thread_pool peak_threads)
+threads04_normal=$(value "$normal" 04_thread_pool peak_threads)
+# Flat: 200 clients leave 04 with the threads it had for 20 (main, Ctrl-C, 4 workers).
+check "flood: 04's threads stay flat ($threads04 with 200 clients, $threads04_normal with 20)" \
+	holds 'a <= b + 1' "$threads04" "$threads04_normal"
+check "flood: 02's threads grow far past 04's ($threads02 vs $threads04)" \
+	holds 'a >= 4 * b' "$threads02" "$threads04"
+
+idle=$workdir/idle.csv
+ok04=$(value "$idle" 04_thread_pool ok)
+ok05=$(value "$idle" 05_timeouts ok)
+check "idle: 04 serves nobody while idle connections hold its workers ($ok04 ok)" equal "$ok04" 0
+check "idle: 05 serves once its deadline cuts them ($ok05 ok)" holds 'a > 0' "$ok05"
+
+if [[ $failures -gt 0 ]]; then
+	echo "load_test_check: $failures check(s) failed" >&2
+	exit 1
+fi
+echo "load_test_check: all checks passed"

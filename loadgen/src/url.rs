@@ -1,0 +1,185 @@
+//! The target: `http://HOST:PORT/PATH`, the address it resolves to, and the request bytes.
+//!
+//! Only loopback addresses are accepted. A load generator pointed at another machine is a
+//! denial-of-service tool; this one measures the servers on your own.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// A parsed `http://` URL. Only what a GET needs: where to connect and what to ask for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Url {
+    /// `HOST` or `HOST:PORT` exactly as given: the `Host` header repeats it.
+    pub authority: String,
+    /// The host without the port; IPv6 literals without their brackets.
+    pub host: String,
+    pub port: u16,
+    /// The path and query, starting with `/`.
+    pub path: String,
+}
+
+impl Url {
+    /// Parses `http://HOST[:PORT][/PATH]`. The port defaults to 80 and the path to `/`.
+    pub fn parse(text: &str) -> Result<Url, String> {
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or("expected a URL starting with http:// (https is not spoken here)")?;
+        let (authority, path) = match rest.find(['/', '?', '#']) {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        // Fragments never go on the wire; a bare query still needs its slash.
+        let path = path.split('#').next().unwrap_or("/");
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err("the path may not contain spaces or control characters".into());
+        }
+        if authority.is_empty() || authority.contains('@') {
+            return Err("expected a host, e.g. http://127.0.0.1:1729/".into());
+        }
+        let (host, port) = split_host_port(authority)?;
+        Ok(Url {
+            authority: authority.to_string(),
+            host: host.to_string(),
+            port,
+            path,
+        })
+    }
+
+    /// The URL for another path on the same server (`/stats`).
+    pub fn with_path(&self, path: &str) -> Url {
+        Url {
+            path: path.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The one request every client sends, built once and reused for every connection.
+    /// `Connection: close` says what the stages do anyway: one request per connection.
+    pub fn request(&self) -> Vec<u8> {
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: loadgen\r\nConnection: close\r\n\r\n",
+            self.path, self.authority
+        )
+        .into_bytes()
+    }
+
+    /// Resolves the host to a loopback address, or says why it cannot.
+    pub fn resolve_loopback(&self) -> Result<SocketAddr, String> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve '{}': {e}", self.host))?
+            .collect();
+        // localhost may resolve to both ::1 and 127.0.0.1; the stages listen on 127.0.0.1.
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4() && a.ip().is_loopback())
+            .or_else(|| addrs.iter().find(|a| a.ip().is_loopback()))
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not a loopback address: loadgen only sends load to this machine \
+                     (127.0.0.1, ::1 or localhost)",
+                    self.host
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.authority, self.path)
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or("an IPv6 host needs its closing ']'")?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("expected a host, e.g. http://127.0.0.1:1729/".into());
+    }
+    let port = match port {
+        None => 80,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("'{port}' is not a port number from 1 to 65535"))?,
+    };
+    Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_url_splits_into_its_parts() {
+        let url = Url::parse("http://127.0.0.1:1729/stats?x=1#top").unwrap();
+        assert_eq!(url.authority, "127.0.0.1:1729");
+        assert_eq!((url.host.as_str(), url.port), ("127.0.0.1", 1729));
+        assert_eq!(url.path, "/stats?x=1");
+        assert_eq!(url.to_string(), "http://127.0.0.1:1729/stats?x=1");
+    }
+
+    #[test]
+    fn port_and_path_have_defaults() {
+        let url = Url::parse("http://localhost").unwrap();
+        assert_eq!((url.port, url.path.as_str()), (80, "/"));
+        assert_eq!(Url::parse("http://localhost?q").unwrap().path, "/?q");
+    }
+
+    #[test]
+    fn ipv6_literals_keep_their_brackets_in_the_host_header() {
+        let url = Url::parse("http://[::1]:8080/").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("::1", 8080));
+        let request = String::from_utf8(url.request()).unwrap();
+        assert_eq!(
+            request,
+            "GET / HTTP/1.1\r\nHost: [::1]:8080\r\nUser-Agent: loadgen\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn malformed_urls_are_refused() {
+        for text in [
+            "127.0.0.1:1729",
+            "https://127.0.0.1/",
+            "http://",
+            "http://:80/",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:99999/",
+            "http://[::1/",
+            "http://user@127.0.0.1/",
+            "http://127.0.0.1/a b",
+        ] {
+            assert!(Url::parse(text).is_err(), "{text} should be refused");
+        }
+    }
+
+    #[test]
+    fn only_loopback_is_a_target() {
+        let local = Url::parse("http://127.0.0.1:1729/").unwrap();
+        assert_eq!(
+            local.resolve_loopback().unwrap(),
+            "127.0.0.1:1729".parse().unwrap()
+        );
+        let remote = Url::parse("http://192.0.2.1:80/").unwrap();
+        assert!(remote
+            .resolve_loopback()
+            .unwrap_err()
+            .contains("not a loopback address"));
+    }
+}
