@@ -18,9 +18,10 @@
 //! | version not `HTTP/DIGIT.DIGIT` | 400 | 9112 §2.3 |
 //! | version well formed but not 1.0 or 1.1 | 505 | 9110 §15.6.6 |
 //! | request line longer than [`MAX_REQUEST_LINE`] | 414 (400 if it is not even a method and a `/`) | 9112 §3 |
-//! | empty lines before the request line | ignored | 9112 §2.2 |
+//! | a request line still arriving whose method already is not a token (a TLS handshake, binary) | 400 at once, not at its line end | 9112 §3 |
+//! | empty lines before the request line | ignored (400 if they fill the [`MAX_HEAD`] buffer) | 9112 §2.2 |
 //! | header name not a token, or whitespace before the colon | 400 | 9112 §5.1 |
-//! | header value with a control byte other than tab (NUL, bare CR, DEL…) | 400 | 9110 §5.5 |
+//! | header value with a control byte other than tab (NUL, bare CR, DEL…), at its ends too: only spaces and tabs are trimmed | 400 | 9110 §5.5, §5.6.3 |
 //! | header value bytes 0x80–0xFF (not UTF-8) | accepted, kept as bytes | 9110 §5.5 (obs-text) |
 //! | a line starting with space or tab (obs-fold) | 400 | 9112 §5.2 |
 //! | a line ending in bare LF instead of CRLF | accepted | 9112 §2.2 |
@@ -38,6 +39,12 @@
 //! it is still sending. A request that is rejected is answered at once, without waiting for its
 //! body. Only one request is read per connection: anything after it is ignored and the
 //! connection is closed after exactly one response.
+//!
+//! Every answer above is the same however the bytes are split into reads, and no answer needs
+//! more than [`MAX_HEAD`] bytes from the client (`tests/parser_props.rs` checks both on
+//! generated inputs). After an error the handler closes gracefully, so the client reads the
+//! answer rather than a reset (see `handler.rs`); `tests/robust_*.rs` prove each row above
+//! against the real binaries.
 
 use std::fmt::Write as _;
 use std::io::{self, Read};
@@ -243,7 +250,8 @@ pub fn read_request<'b, R: Read>(
             Err(e) => return Err(e.into()),
         };
         filled += n;
-        // Judge the request line as soon as it is complete, so garbage is answered at once
+        // Judge the request line as soon as it is complete, and while it is not, as soon as
+        // it can no longer become valid: garbage (a TLS handshake, say) is answered at once
         // rather than after the client gives up.
         if !line_checked {
             match first_line(&buf[..filled]) {
@@ -251,10 +259,7 @@ pub fn read_request<'b, R: Read>(
                     parse_request_line(line).map_err(ReadError::Rejected)?;
                     line_checked = true;
                 }
-                None if filled > MAX_REQUEST_LINE => {
-                    return Err(ReadError::Rejected(too_large(&buf[..filled])))
-                }
-                None => {}
+                None => check_partial_line(&buf[..filled]).map_err(ReadError::Rejected)?,
             }
         }
         if let Some(end) = find_head_end(&buf[..filled], scanned) {
@@ -285,14 +290,46 @@ pub fn discard_body<R: Read>(reader: &mut R, len: u64, already: usize) -> Result
     Ok(())
 }
 
-/// A head that hit the buffer's end: 414 if the request line never ended, 431 otherwise.
+/// A head that hit the buffer's end: 431, unless the request line has not even ended.
 fn too_large(bytes: &[u8]) -> Rejection {
     match first_line(bytes) {
         Some(_) => reject(Status::HeaderFieldsTooLarge, "request head over 8 KiB"),
-        None if looks_like_request_line(skip_empty_lines(bytes)) => {
-            reject(Status::UriTooLong, "request line over 4 KiB")
-        }
-        None => reject(Status::BadRequest, "no request line in the first 4 KiB"),
+        // The unfinished line itself is within its cap (check_partial_line saw to that), so
+        // empty lines before it are what filled the buffer.
+        None => reject(
+            Status::BadRequest,
+            "over 8 KiB of empty lines before the request line",
+        ),
+    }
+}
+
+/// A request line that has not ended yet: is it already too long, or can it no longer be a
+/// request line? Only what the complete line would also be refused for is judged here, so
+/// the answer does not depend on how the bytes were split into reads.
+fn check_partial_line(bytes: &[u8]) -> Result<(), Rejection> {
+    let pending = skip_empty_lines(bytes);
+    // A CR at the very end may be the first half of the line's CRLF.
+    let pending = pending.strip_suffix(b"\r").unwrap_or(pending);
+    if pending.len() > MAX_REQUEST_LINE {
+        return Err(line_too_long(pending));
+    }
+    let method = pending.split(|&b| b == b' ').next().unwrap_or_default();
+    // Only token bytes before the first space, and that space not first.
+    let method_ok =
+        method.iter().all(|&b| is_tchar(b)) && (!method.is_empty() || pending.is_empty());
+    if !method_ok {
+        return Err(reject(Status::BadRequest, "method is not a token"));
+    }
+    Ok(())
+}
+
+/// A request line over [`MAX_REQUEST_LINE`]: 414 if it is at least trying to be a request
+/// line (a method, then a target starting with `/`), 400 otherwise.
+fn line_too_long(line: &[u8]) -> Rejection {
+    if looks_like_request_line(line) {
+        reject(Status::UriTooLong, "request line over 4 KiB")
+    } else {
+        reject(Status::BadRequest, "no request line in the first 4 KiB")
     }
 }
 
@@ -384,7 +421,7 @@ type RequestLine<'a> = (Option<Method>, &'a str, Version);
 
 fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, Rejection> {
     if line.len() > MAX_REQUEST_LINE {
-        return Err(reject(Status::UriTooLong, "request line over 4 KiB"));
+        return Err(line_too_long(line));
     }
     let bad = |why| reject(Status::BadRequest, why);
     let mut parts = line.split(|&b| b == b' ');
@@ -438,11 +475,23 @@ fn parse_header_line(line: &[u8]) -> Result<Header<'_>, Rejection> {
             "header name is not a token (or has a space before the colon)",
         ));
     }
-    let value = line[colon + 1..].trim_ascii();
+    let value = trim_ows(&line[colon + 1..]);
     if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return Err(bad("control byte in a header value"));
     }
     Ok(Header { name, value })
+}
+
+/// Strips optional whitespace (RFC 9110 §5.6.3: spaces and tabs, nothing else) from both
+/// ends. `trim_ascii` would also take a CR or a form feed, and let a control byte through.
+fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 /// Host, Transfer-Encoding and Content-Length: how the message is framed and addressed.
@@ -467,7 +516,7 @@ fn check_framing(request: &mut Request<'_>) -> Result<(), Rejection> {
             // A list of identical values ("5, 5") is allowed; different values are not.
             for item in header.value.split(|&b| b == b',') {
                 let n =
-                    parse_content_length(item.trim_ascii()).ok_or(bad("invalid Content-Length"))?;
+                    parse_content_length(trim_ows(item)).ok_or(bad("invalid Content-Length"))?;
                 if content_length.is_some_and(|seen| seen != n) {
                     return Err(bad("Content-Length values differ"));
                 }
@@ -652,6 +701,9 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: \x0ca\x0c\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: \t a \t\r\n\r\n", Ok(())),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", Err(400)),
@@ -726,6 +778,23 @@ mod tests {
         );
         // A broken request line is answered before the rest of the head arrives.
         assert_eq!(read_in_chunks(b"HELLO\r\nHost: a\r\n", 4), Ok(400));
+    }
+
+    #[test]
+    fn a_line_that_cannot_become_a_request_is_refused_before_it_ends() {
+        // A TLS ClientHello, and bytes that start like a request and then go wrong: no line
+        // end ever comes, yet each is answered 400 instead of waiting.
+        assert_eq!(read_in_chunks(b"\x16\x03\x01\x02\x00\x01", 1), Ok(400));
+        assert_eq!(read_in_chunks(b"GE\0T", 1), Ok(400));
+        assert_eq!(read_in_chunks(b" GET", 1), Ok(400));
+        // What can still become a request is waited for.
+        assert_eq!(read_in_chunks(b"\r\nGET /", 1), Err("Closed".into()));
+        assert_eq!(read_in_chunks(b"GET / HTTP/1.1\r", 1), Err("Closed".into()));
+        // A line of exactly MAX_REQUEST_LINE bytes is fine even when its CR arrives alone.
+        let mut longest = b"GET /".to_vec();
+        longest.resize(MAX_REQUEST_LINE - " HTTP/1.1".len(), b'a');
+        longest.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(read_in_chunks(&longest, MAX_REQUEST_LINE + 1), Ok(200));
     }
 
     #[test]

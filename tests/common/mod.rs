@@ -28,7 +28,28 @@ pub struct Stage {
 impl Stage {
     /// Starts `bin` with `--addr 127.0.0.1:0` plus `args` and waits for its start-up line.
     pub fn start(bin: &str, args: &[&str]) -> Stage {
-        let mut child = Command::new(bin)
+        Stage::start_with(bin, args, Launch::default())
+    }
+
+    /// As [`Stage::start`], under the limits and environment of `launch`.
+    ///
+    /// With `launch.ulimit` the stage is started as `sh -c 'ulimit ARGS && exec "$0" "$@"'
+    /// BIN --addr ... ARGS...`: `exec` replaces the shell, so the child's PID is the stage's
+    /// and its start-up line comes out as usual.
+    pub fn start_with(bin: &str, args: &[&str], launch: Launch<'_>) -> Stage {
+        let mut command = match launch.ulimit {
+            None => Command::new(bin),
+            Some(limits) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit {limits} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                shell
+            }
+        };
+        command.envs(launch.env.iter().copied());
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
@@ -142,6 +163,145 @@ impl Stage {
             thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// How [`Stage::start_with`] starts a stage: under shell limits, with extra environment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Launch<'a> {
+    /// Arguments of the shell's `ulimit` (`"-n 64"`, `"-v 1048576"`), applied before the stage
+    /// replaces the shell.
+    pub ulimit: Option<&'a str>,
+    /// Extra environment variables for the stage.
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+/// Descriptor and thread counts of a server process, to compare with a baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    pub fds: usize,
+    pub threads: usize,
+}
+
+impl Stage {
+    /// Whether the server process is still running (not exited, not a zombie).
+    pub fn alive(&self) -> bool {
+        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid())) {
+            // The state is the first field after the parenthesised command name.
+            Ok(stat) => stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+            Err(_) => false,
+        }
+    }
+
+    /// CPU time the server has used so far, user plus system (Linux: /proc/PID/stat).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let (_, rest) = stat.rsplit_once(") ").unwrap();
+        // After the command name: state is field 3, utime field 14 and stime field 15.
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
+    }
+
+    /// The server's address space in KiB (VmSize in /proc/PID/status).
+    pub fn vm_size_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmSize:"))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmSize in /proc/PID/status")
+    }
+
+    /// Descriptors and threads right now.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            fds: self.fds(),
+            threads: self.threads(),
+        }
+    }
+
+    /// Waits until descriptors and threads are both back to `baseline` or below (connections
+    /// handed to other threads close after the client has its answer); returns the last count.
+    pub fn usage_back_to(&self, baseline: Usage) -> Usage {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let now = self.usage();
+            if (now.fds <= baseline.fds && now.threads <= baseline.threads)
+                || Instant::now() > deadline
+            {
+                return now;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Polls stderr until it contains `text`; false if it does not within [`PATIENCE`].
+    pub fn wait_for_log(&self, text: &str) -> bool {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.stderr().contains(text) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+}
+
+/// `getconf CLK_TCK`: the unit of the CPU times in /proc (100 on every common Linux).
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// How a client's read of a response ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The server closed its side cleanly (FIN): everything it sent was read.
+    Eof,
+    /// The connection was reset (RST): what the server sent may have been cut.
+    Reset,
+    /// Nothing more came within the read timeout, and the connection was still open.
+    TimedOut,
+    /// Any other error.
+    Failed(std::io::ErrorKind),
+}
+
+/// Reads until the connection ends; returns what came and how it ended.
+pub fn read_until_end(stream: &mut TcpStream) -> (Vec<u8>, Ending) {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return (bytes, Ending::Eof),
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) => {
+                let ending = match e.kind() {
+                    std::io::ErrorKind::ConnectionReset => Ending::Reset,
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                        Ending::TimedOut
+                    }
+                    kind => Ending::Failed(kind),
+                };
+                return (bytes, ending);
+            }
+        }
+    }
+}
+
+/// Closes with a reset instead of a FIN: SO_LINGER with a zero timeout makes close() send RST.
+pub fn close_with_reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
 }
 
 impl Drop for Stage {
