@@ -296,7 +296,9 @@ Usage: loadgen [OPTIONS]
 
 Each client is a thread that connects, sends one HTTP/1.1 GET, reads the whole response
 (by Content-Length), checks the status, closes, and starts again: a closed loop, so a
-slow server slows its clients down instead of being buried under requests.
+slow server slows its clients down instead of being buried under requests. On Linux the
+client threads run as SCHED_BATCH, so that their wake-ups do not preempt the server they
+share the cores with.
 
 Target:
   --url URL                 page to GET, http://HOST:PORT/PATH; loopback only, since a load

@@ -5,9 +5,10 @@
 //! the whole response, close, and start again, then reports what they saw: how many were
 //! served, how many failed and why, how fast, and how long they waited.
 //!
-//! It is written like the servers: `std` threads and blocking sockets, no async runtime, no
-//! dependencies. A thread per client is plenty for a few thousand clients, and it keeps the
-//! client as easy to read as the server it talks to.
+//! It is written like the servers: `std` threads and blocking sockets, no async runtime, and
+//! one dependency for the one call std lacks (`libc`'s `sched_setscheduler`, see [`sched`]).
+//! A thread per client is plenty for a few thousand clients, and it keeps the client as easy
+//! to read as the server it talks to.
 //!
 //! It lives in a crate of its own (`loadgen/`, a member of the workspace) so that
 //! `cargo run --bin` in the repository lists only the five stages. Run it with
@@ -25,6 +26,7 @@
 //! | [`histogram`] | latencies in buckets: percentiles and the chart from fixed memory |
 //! | [`proc_status`] | the server's threads and memory from `/proc/PID/status` |
 //! | [`report`] | the text report and the `--json` object |
+//! | [`sched`] | the client threads' scheduling policy: they step aside for the server |
 
 mod cli;
 mod client;
@@ -33,6 +35,7 @@ mod proc_status;
 mod report;
 mod response;
 mod run;
+mod sched;
 mod url;
 
 use std::io::IsTerminal;
@@ -88,6 +91,9 @@ fn run_and_report(options: &Options) -> Result<(), String> {
         sampler
     });
 
+    // Before the client threads start, so that every one inherits it. The /proc sampler,
+    // started above, keeps the default policy: its 20 ms ticks stay on time.
+    sched::step_aside();
     let plan = run::Plan {
         target,
         clients: options.healthy_clients(),
