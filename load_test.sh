@@ -247,6 +247,8 @@ server_url=""
 start_stage() { # stage flags...
 	local stage=$1 line="" i
 	shift
+	# Created before the stage starts, so the loop below never reads a file not there yet.
+	: >"$workdir/$stage.out"
 	"$bin_dir/$stage" --addr 127.0.0.1:0 "$@" >"$workdir/$stage.out" 2>"$workdir/$stage.err" &
 	server_pid=$!
 	running_pids+=("$server_pid")
