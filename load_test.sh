@@ -7,6 +7,11 @@
 set -euo pipefail
 export LC_ALL=C # decimal points, not commas, whatever the learner's locale
 
+# die, note and the stage helpers (find_stages, start_stage, stop_process...), shared with
+# bench/compare.sh.
+# shellcheck source-path=SCRIPTDIR source=scripts/stages.sh
+source "$(dirname "$0")/scripts/stages.sh"
+
 usage() {
 	cat <<'EOF'
 Usage: ./load_test.sh [OPTIONS] [STAGE...] [-- STAGE FLAGS...]
@@ -59,15 +64,6 @@ Examples:
   ./load_test.sh 03_semaphore -- --max-conns 16    one stage in detail, with a flag of its own
   ./load_test.sh --url http://127.0.0.1:1729/ --pid "$(pgrep -n 01_single)"
 EOF
-}
-
-die() {
-	printf 'load_test.sh: %s\n' "$*" >&2
-	exit 1
-}
-
-note() {
-	printf '%s\n' "$*" >&2
 }
 
 # ---- options -------------------------------------------------------------------------------
@@ -171,26 +167,9 @@ cd "$(dirname "$0")"
 
 # ---- stages and binaries -------------------------------------------------------------------
 
-all_stages=()
-for file in src/bin/[0-9][0-9]_*.rs; do
-	name=${file##*/}
-	all_stages+=("${name%.rs}")
-done
-[[ ${#all_stages[@]} -gt 0 ]] || die "no stages found in src/bin/"
-
+find_stages
 # A stage may be named in full or by any prefix that picks exactly one (03, 03_sema).
-stages=()
-for wanted in "${stages_wanted[@]+"${stages_wanted[@]}"}"; do
-	match=""
-	for stage in "${all_stages[@]}"; do
-		if [[ $stage == "$wanted"* ]]; then
-			[[ -z $match ]] || die "'$wanted' matches both $match and $stage"
-			match=$stage
-		fi
-	done
-	[[ -n $match ]] || die "no stage '$wanted'; the stages are: ${all_stages[*]}"
-	stages+=("$match")
-done
+pick_stages "${stages_wanted[@]+"${stages_wanted[@]}"}"
 if [[ -z $url && ${#stages[@]} -eq 0 ]]; then
 	stages=("${all_stages[@]}")
 fi
@@ -200,15 +179,10 @@ if [[ $build == 1 ]]; then
 		note "== building loadgen (release)"
 		cargo build --release -p loadgen
 	else
-		note "== building the stages and loadgen (release)"
-		cargo build --release --workspace --bins
+		build_stages_and_loadgen
 	fi
 fi
-# Wherever Cargo puts its output (CARGO_TARGET_DIR, .cargo/config.toml...), it says so here.
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin_dir=${target_dir:-target}/release
-loadgen=$bin_dir/loadgen
-[[ -x $loadgen ]] || die "no $loadgen; run without --no-build"
+locate_binaries # sets bin_dir and loadgen, wherever Cargo put them
 
 # A flood needs a file descriptor per connection on both sides: lift the soft limit.
 ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
@@ -216,22 +190,12 @@ ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 # ---- cleanup -------------------------------------------------------------------------------
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/load_test.XXXXXX")
-running_pids=()
 
+# Whatever ends the script (the last line, an error, Ctrl-C), no stage or loadgen is left
+# running: every process started is in running_pids until it is stopped.
 cleanup() {
 	trap - EXIT INT TERM
-	local p i
-	for p in "${running_pids[@]+"${running_pids[@]}"}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${running_pids[@]+"${running_pids[@]}"}"; do
-		for ((i = 0; i < 30; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	stop_started_processes
 	rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -240,79 +204,13 @@ trap 'exit 143' TERM
 
 # ---- one server ----------------------------------------------------------------------------
 
-server_pid=""
-server_url=""
-
-# Starts a stage on a free port and waits (at most 10 s) for its "listening on" line.
-start_stage() { # stage flags...
-	local stage=$1 line="" i
-	shift
-	# Created before the stage starts, so the loop below never reads a file not there yet.
-	: >"$workdir/$stage.out"
-	"$bin_dir/$stage" --addr 127.0.0.1:0 "$@" >"$workdir/$stage.out" 2>"$workdir/$stage.err" &
-	server_pid=$!
-	running_pids+=("$server_pid")
-	for ((i = 0; i < 100; i++)); do
-		line=$(head -n 1 "$workdir/$stage.out")
-		[[ $line == *" listening on http://"* ]] && break
-		if ! kill -0 "$server_pid" 2>/dev/null; then
-			cat "$workdir/$stage.err" >&2
-			die "$stage exited at start (flags: $*)"
-		fi
-		sleep 0.1
-	done
-	[[ $line == *" listening on http://"* ]] || die "$stage did not say 'listening on' within 10 s"
-	server_url=${line##* listening on }/
-}
+# start_stage starts a stage on a free port and sets stage_pid and stage_url;
+# add_flags_for picks the flags the stage takes (both in scripts/stages.sh).
 
 # Ctrl-C for the server: it stops accepting, finishes what it has (at most --drain-ms) and
 # prints its summary line. Killed if it takes longer than 5 s.
 stop_stage() {
-	local i
-	kill -TERM "$server_pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$server_pid" 2>/dev/null || true
-	wait "$server_pid" 2>/dev/null || true
-	forget_pid "$server_pid"
-}
-
-forget_pid() { # pid: no longer ours to clean up
-	local p keep=()
-	for p in "${running_pids[@]+"${running_pids[@]}"}"; do
-		[[ $p == "$1" ]] || keep+=("$p")
-	done
-	running_pids=("${keep[@]+"${keep[@]}"}")
-}
-
-# Adds to stage_flags the flags the stage's --help lists; the rest are skipped, with a note
-# when the learner gave them. A flag's value is the next argument unless that is a flag
-# itself (or the value came with '=').
-stage_flags=()
-add_flags_for() { # stage quiet|loud flags...
-	local stage=$1 mode=$2 help arg name value skipped=()
-	shift 2
-	help=$("$bin_dir/$stage" --help 2>/dev/null) || help=""
-	while [[ $# -gt 0 ]]; do
-		arg=$1
-		shift
-		name=${arg%%=*}
-		value=()
-		if [[ $arg != *=* && $# -gt 0 && $1 != --* ]]; then
-			value=("$1")
-			shift
-		fi
-		if grep -qE -- "^  ${name}( |$)" <<<"$help"; then
-			stage_flags+=("$arg" "${value[@]+"${value[@]}"}")
-		else
-			skipped+=("$name")
-		fi
-	done
-	if [[ $mode == loud && ${#skipped[@]} -gt 0 ]]; then
-		note "   ($stage has no ${skipped[*]}; not passed)"
-	fi
+	stop_process "$stage_pid" 5
 }
 
 # ---- results -------------------------------------------------------------------------------
@@ -419,8 +317,8 @@ else
 		stage_flags=()
 		add_flags_for "$stage" quiet "${base_flags[@]}"
 		add_flags_for "$stage" loud "${user_flags[@]+"${user_flags[@]}"}"
-		start_stage "$stage" "${stage_flags[@]}"
-		if ! run_loadgen "$server_url" "$workdir/$stage.json" "$workdir/$stage.txt" "$server_pid"; then
+		start_stage "$stage" "$stage" "${stage_flags[@]}" # output in $workdir/$stage.out
+		if ! run_loadgen "$stage_url" "$workdir/$stage.json" "$workdir/$stage.txt" "$stage_pid"; then
 			die "loadgen failed against $stage (see above)"
 		fi
 		stop_stage

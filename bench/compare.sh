@@ -11,6 +11,11 @@
 set -euo pipefail
 export LC_ALL=C # decimal points, not commas
 
+# die, note and the stage helpers (find_stages, start_stage, stop_process...), shared with
+# load_test.sh.
+# shellcheck source-path=SCRIPTDIR source=../scripts/stages.sh
+source "$(dirname "$0")/../scripts/stages.sh"
+
 usage() {
 	cat <<'EOF'
 Usage: bench/compare.sh [OPTIONS] [STAGE...] [-- STAGE FLAGS...]
@@ -63,15 +68,6 @@ Examples:
   bench/compare.sh --quick                 a smoke run
   bench/compare.sh --sections throughput --clients 50,200 --rounds 5 01 04
 EOF
-}
-
-die() {
-	printf 'compare.sh: %s\n' "$*" >&2
-	exit 1
-}
-
-note() {
-	printf '%s\n' "$*" >&2
 }
 
 # ---- options -------------------------------------------------------------------------------
@@ -197,36 +193,12 @@ cd "$(dirname "$0")/.."
 
 # ---- stages and binaries -------------------------------------------------------------------
 
-all_stages=()
-for file in src/bin/[0-9][0-9]_*.rs; do
-	name=${file##*/}
-	all_stages+=("${name%.rs}")
-done
-[[ ${#all_stages[@]} -gt 0 ]] || die "no stages found in src/bin/"
-
-stages=()
-for wanted in "${stages_wanted[@]+"${stages_wanted[@]}"}"; do
-	match=""
-	for stage in "${all_stages[@]}"; do
-		if [[ $stage == "$wanted"* ]]; then
-			[[ -z $match ]] || die "'$wanted' matches both $match and $stage"
-			match=$stage
-		fi
-	done
-	[[ -n $match ]] || die "no stage '$wanted'; the stages are: ${all_stages[*]}"
-	stages+=("$match")
-done
+find_stages
+pick_stages "${stages_wanted[@]+"${stages_wanted[@]}"}"
 [[ ${#stages[@]} -gt 0 ]] || stages=("${all_stages[@]}")
 
-if [[ $build == 1 ]]; then
-	note "== building the stages and loadgen (release)"
-	cargo build --release --workspace --bins
-fi
-# Wherever Cargo puts its output (CARGO_TARGET_DIR, .cargo/config.toml...), it says so here.
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin_dir=${target_dir:-target}/release
-loadgen=$bin_dir/loadgen
-[[ -x $loadgen ]] || die "no $loadgen; run without --no-build"
+[[ $build == 0 ]] || build_stages_and_loadgen
+locate_binaries # sets bin_dir and loadgen
 for stage in "${stages[@]}"; do
 	[[ -x $bin_dir/$stage ]] || die "no $bin_dir/$stage; run without --no-build"
 done
@@ -280,27 +252,7 @@ held_backlog=4096
 # ---- cleanup -------------------------------------------------------------------------------
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/compare.XXXXXX")
-running_pids=()
 nginx_pid=""
-
-stop_pid() { # pid: TERM, up to 3 s to exit, then KILL
-	local i
-	kill -TERM "$1" 2>/dev/null || true
-	for ((i = 0; i < 30; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-
-forget_pid() { # pid: no longer ours to clean up
-	local p keep_pids=()
-	for p in "${running_pids[@]+"${running_pids[@]}"}"; do
-		[[ $p == "$1" ]] || keep_pids+=("$p")
-	done
-	running_pids=("${keep_pids[@]+"${keep_pids[@]}"}")
-}
 
 # nginx's workers are children of its master: TERM to the master stops them all; if the
 # master has to be killed, its workers (found by their parent's pid) go with it.
@@ -308,24 +260,17 @@ stop_nginx() {
 	[[ -n $nginx_pid ]] || return 0
 	local workers
 	workers=$(ps -o pid= --ppid "$nginx_pid" 2>/dev/null || true)
-	stop_pid "$nginx_pid"
+	stop_process "$nginx_pid"
 	for p in $workers; do
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	forget_pid "$nginx_pid"
 	nginx_pid=""
 }
 
 cleanup() {
 	trap - EXIT INT TERM
-	local p
 	stop_nginx
-	for p in "${running_pids[@]+"${running_pids[@]}"}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${running_pids[@]+"${running_pids[@]}"}"; do
-		stop_pid "$p"
-	done
+	stop_started_processes
 	if [[ -n $keep ]]; then
 		mkdir -p "$keep" && cp -r "$workdir"/. "$keep"/ && note "raw results kept in $keep"
 	fi
@@ -340,31 +285,15 @@ trap 'exit 143' TERM
 declare -A url_of=()
 declare -A pid_of=()
 
-# Starts a stage on a free port and waits (at most 10 s) for its "listening on" line.
-start_stage() { # key stage flags...
-	local key=$1 stage=$2 line="" i pid
-	shift 2
-	"$bin_dir/$stage" --addr 127.0.0.1:0 "$@" >"$workdir/$key.out" 2>"$workdir/$key.err" &
-	pid=$!
-	running_pids+=("$pid")
-	for ((i = 0; i < 100; i++)); do
-		line=$(head -n 1 "$workdir/$key.out" 2>/dev/null || true)
-		[[ $line == *" listening on http://"* ]] && break
-		if ! kill -0 "$pid" 2>/dev/null; then
-			cat "$workdir/$key.err" >&2
-			die "$stage exited at start (flags: $*)"
-		fi
-		sleep 0.1
-	done
-	[[ $line == *" listening on http://"* ]] || die "$stage did not say 'listening on' within 10 s"
-	url_of[$key]=${line##* listening on }/
-	pid_of[$key]=$pid
+# A stage started under a name of its own (its output in $workdir/KEY.out), found later by it.
+start_server() { # key stage flags...
+	start_stage "$@"
+	url_of[$1]=$stage_url
+	pid_of[$1]=$stage_pid
 }
 
 stop_server() { # key
-	local pid=${pid_of[$1]}
-	stop_pid "$pid"
-	forget_pid "$pid"
+	stop_process "${pid_of[$1]}"
 	unset "pid_of[$1]"
 }
 
@@ -439,30 +368,6 @@ EOF
 	note "== nginx did not start; its rows are skipped. Its words:"
 	cat "$prefix/stderr" "$prefix/logs/error.log" >&2 2>/dev/null || true
 	return 1
-}
-
-# Adds to stage_flags the user's flags that this stage's --help lists.
-stage_flags=()
-add_user_flags() { # stage
-	local stage_name=$1 help arg name value skipped=() args=("${user_flags[@]+"${user_flags[@]}"}")
-	help=$("$bin_dir/$stage_name" --help 2>/dev/null) || help=""
-	set -- "${args[@]+"${args[@]}"}"
-	while [[ $# -gt 0 ]]; do
-		arg=$1
-		shift
-		name=${arg%%=*}
-		value=()
-		if [[ $arg != *=* && $# -gt 0 && $1 != --* ]]; then
-			value=("$1")
-			shift
-		fi
-		if grep -qE -- "^  ${name}( |$)" <<<"$help"; then
-			stage_flags+=("$arg" "${value[@]+"${value[@]}"}")
-		else
-			skipped+=("$name")
-		fi
-	done
-	[[ ${#skipped[@]} -eq 0 ]] || note "   ($stage_name has no ${skipped[*]}; not passed)"
 }
 
 # ---- measuring -----------------------------------------------------------------------------
@@ -562,8 +467,8 @@ if has "$sections" throughput; then
 	fi
 	for stage in "${stages[@]}"; do
 		stage_flags=()
-		add_user_flags "$stage"
-		start_stage "$stage" "$stage" --work-ms 0 --quiet --drain-ms 1000 \
+		add_flags_for "$stage" loud "${user_flags[@]+"${user_flags[@]}"}"
+		start_server "$stage" "$stage" --work-ms 0 --quiet --drain-ms 1000 \
 			"${stage_flags[@]+"${stage_flags[@]}"}"
 		servers+=("$stage")
 	done
@@ -626,7 +531,7 @@ if has "$sections" efficiency; then
 		# them (31 x 100 ms) to nobody.
 		for stage in "${stages[@]}"; do
 			# shellcheck disable=SC2086 # a list of flags
-			start_stage "eff-$stage" "$stage" --work-ms "$eff_work_ms" --quiet --drain-ms 500 \
+			start_server "eff-$stage" "$stage" --work-ms "$eff_work_ms" --quiet --drain-ms 500 \
 				${limit_flags_of[$stage]}
 		done
 		eff_pids=()
@@ -697,7 +602,7 @@ if has "$sections" held; then
 	for ((round = 1; round <= rounds; round++)); do
 		note "   round $round/$rounds  (load $(load1))"
 		for stage in "${stages[@]}"; do
-			start_stage "held-$stage" "$stage" --work-ms 0 --quiet --drain-ms 500 \
+			start_server "held-$stage" "$stage" --work-ms 0 --quiet --drain-ms 500 \
 				--backlog "$held_backlog"
 			pid=${pid_of[held-$stage]}
 			sleep 0.2
