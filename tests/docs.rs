@@ -42,17 +42,8 @@ use std::sync::OnceLock;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const REFRESH: &str = "cargo test --test docs -- --ignored refresh";
 
-/// Every stage binary, with the path Cargo built it at (integration tests get these for free).
-const STAGES: [(&str, &str); 5] = [
-    ("01_single", env!("CARGO_BIN_EXE_01_single")),
-    (
-        "02_thread_per_conn",
-        env!("CARGO_BIN_EXE_02_thread_per_conn"),
-    ),
-    ("03_semaphore", env!("CARGO_BIN_EXE_03_semaphore")),
-    ("04_thread_pool", env!("CARGO_BIN_EXE_04_thread_pool")),
-    ("05_timeouts", env!("CARGO_BIN_EXE_05_timeouts")),
-];
+/// Every stage binary, with the path Cargo built it at.
+const STAGES: [(&str, &str); 5] = common::ALL_STAGES;
 
 /// Long flags of other programs the chapters use (cargo's, and the test harness's). Any other
 /// long flag must belong to a stage, to `load_test.sh` or to the load generator.
@@ -670,11 +661,7 @@ fn loadgen_flags() -> BTreeSet<String> {
     for entry in dir {
         let text = read(&entry.unwrap().path());
         for (at, _) in text.match_indices("\"--") {
-            let word: String = text[at + 1..]
-                .chars()
-                .take_while(|&c| c.is_ascii_alphanumeric() || c == '-')
-                .collect();
-            if let Some(flag) = long_flag(&word) {
+            if let Some(flag) = long_flag(word_at(&text[at + 1..])) {
                 flags.insert(flag.to_string());
             }
         }
@@ -689,6 +676,14 @@ fn documents(help: &str, flag: &str) -> bool {
         let after = help[at + flag.len()..].chars().next();
         !matches!(after, Some(c) if c.is_ascii_alphanumeric() || c == '-')
     })
+}
+
+/// The word `text` starts with: letters, digits and dashes (`--work-ms` of `--work-ms 0`).
+fn word_at(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or(text.len());
+    &text[..end]
 }
 
 /// `--name` of a word like `--name=value`, if the word is a long flag.
@@ -710,11 +705,7 @@ fn flags_in(text: &str) -> BTreeSet<String> {
         if matches!(before, Some(c) if c.is_ascii_alphanumeric() || c == '-' || c == '!') {
             continue; // part of a word, or of `<!--`
         }
-        let word: String = text[at..]
-            .chars()
-            .take_while(|&c| c.is_ascii_alphanumeric() || c == '-')
-            .collect();
-        if let Some(flag) = long_flag(&word) {
+        if let Some(flag) = long_flag(word_at(&text[at..])) {
             flags.insert(flag.to_string());
         }
     }
@@ -779,7 +770,7 @@ fn every_bin_named_is_a_real_binary() {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         assert!(
             STAGES.iter().any(|(stage, _)| *stage == name),
-            "src/bin/{name}.rs is not in STAGES of tests/docs.rs: add it, so its flags are checked"
+            "src/bin/{name}.rs is not in ALL_STAGES of tests/common/mod.rs: add it, so its flags are checked"
         );
     }
 }

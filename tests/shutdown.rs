@@ -8,16 +8,7 @@ use std::time::Duration;
 
 use common::{fds_back_to, read_to_close, settled_stats, Reply, Stage, PATIENCE};
 
-const STAGES: [(&str, &str); 5] = [
-    ("01_single", env!("CARGO_BIN_EXE_01_single")),
-    (
-        "02_thread_per_conn",
-        env!("CARGO_BIN_EXE_02_thread_per_conn"),
-    ),
-    ("03_semaphore", env!("CARGO_BIN_EXE_03_semaphore")),
-    ("04_thread_pool", env!("CARGO_BIN_EXE_04_thread_pool")),
-    ("05_timeouts", env!("CARGO_BIN_EXE_05_timeouts")),
-];
+const STAGES: [(&str, &str); 5] = common::ALL_STAGES;
 
 /// Ctrl-C while a request is in progress: that request still gets its 200, a request that
 /// comes after the signal is not served, the process prints its summary and exits 0.

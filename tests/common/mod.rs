@@ -14,6 +14,19 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Every stage: its name and the binary Cargo built for it. A new stage is added here once,
+/// and every test that runs all stages (shutdown, the docs' flag checks) picks it up.
+pub const ALL_STAGES: [(&str, &str); 5] = [
+    ("01_single", env!("CARGO_BIN_EXE_01_single")),
+    (
+        "02_thread_per_conn",
+        env!("CARGO_BIN_EXE_02_thread_per_conn"),
+    ),
+    ("03_semaphore", env!("CARGO_BIN_EXE_03_semaphore")),
+    ("04_thread_pool", env!("CARGO_BIN_EXE_04_thread_pool")),
+    ("05_timeouts", env!("CARGO_BIN_EXE_05_timeouts")),
+];
+
 /// Generous bound for anything that should take well under a second.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
