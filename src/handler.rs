@@ -44,7 +44,7 @@ pub fn handle_connection(conn: Connection) {
     // queue is ours, not the client's.
     let deadline = conn.deadlines.map(|d| started + d.header);
     let mut reader = DeadlineReader::new(&conn.stream, deadline);
-    let mut buf = [0u8; http::MAX_HEAD];
+    let mut buf = Vec::new();
 
     let (response, line, linger) = match http::read_request(&mut reader, &mut buf) {
         Ok((request, after_head)) => match answer(&request, after_head, &mut reader, server) {
@@ -157,7 +157,7 @@ fn close_gracefully(conn: &Connection) {
         return; // already gone
     }
     let mut reader = DeadlineReader::new(&conn.stream, Some(Instant::now() + LINGER));
-    let mut scratch = [0u8; 4096];
+    let mut scratch = vec![0u8; 4096]; // on the heap, for the reason given in discard_body
     let mut drained = 0;
     while drained < LINGER_BYTES {
         match std::io::Read::read(&mut reader, &mut scratch) {

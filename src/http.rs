@@ -50,9 +50,13 @@ use std::fmt::Write as _;
 use std::io::{self, Read};
 
 /// The most bytes a request head may have, request line included. Browsers send 1-2 KiB;
-/// 8 KiB is what many servers allow. It is also the per-connection read buffer: memory per
-/// connection stays bounded however the bytes arrive.
+/// 8 KiB is what many servers allow. It is also the most the read buffer grows to: memory
+/// per connection stays bounded however the bytes arrive.
 pub const MAX_HEAD: usize = 8 * 1024;
+/// The read buffer's first size. Most heads fit (curl's is under 100 bytes), and a
+/// connection that has sent nothing yet holds 1 KiB instead of [`MAX_HEAD`]: with a thread
+/// per connection, that is most of what an idle client costs.
+pub const FIRST_READ: usize = 1024;
 /// The longest request line; a longer one is answered 414 as soon as it is seen.
 pub const MAX_REQUEST_LINE: usize = 4 * 1024;
 /// The most header lines in one request.
@@ -231,17 +235,23 @@ impl From<io::Error> for ReadError {
 ///
 /// Returns the request and how many bytes arrived after its head (the start of the body, or
 /// whatever the client sent next). Reads as often as it takes: a head that arrives one byte per segment is
-/// fine. Never holds more than `buf.len()` bytes, so memory per connection is bounded.
+/// fine. `buf` starts at [`FIRST_READ`] bytes and doubles when a head does not fit, up to
+/// [`MAX_HEAD`]: never more, so memory per connection is bounded.
 pub fn read_request<'b, R: Read>(
     reader: &mut R,
-    buf: &'b mut [u8; MAX_HEAD],
+    buf: &'b mut Vec<u8>,
 ) -> Result<(Request<'b>, usize), ReadError> {
+    buf.clear();
     let mut filled = 0;
     let mut scanned = 0;
     let mut line_checked = false;
     let head_len = loop {
         if filled == buf.len() {
-            return Err(ReadError::Rejected(too_large(&buf[..filled])));
+            if filled == MAX_HEAD {
+                return Err(ReadError::Rejected(too_large(&buf[..filled])));
+            }
+            let size = (2 * filled).clamp(FIRST_READ, MAX_HEAD);
+            buf.resize(size, 0);
         }
         let n = match reader.read(&mut buf[filled..]) {
             Ok(0) => return Err(ReadError::Closed),
@@ -268,6 +278,7 @@ pub fn read_request<'b, R: Read>(
         // Resume the scan a few bytes back: the end marker may straddle two reads.
         scanned = filled.saturating_sub(3);
     };
+    let buf: &'b [u8] = buf; // done writing: the request borrows the bytes it was parsed from
     let request = parse_head(&buf[..head_len]).map_err(ReadError::Rejected)?;
     Ok((request, filled - head_len))
 }
@@ -275,7 +286,12 @@ pub fn read_request<'b, R: Read>(
 /// Reads and discards `len` body bytes, of which `already` arrived with the head.
 pub fn discard_body<R: Read>(reader: &mut R, len: u64, already: usize) -> Result<(), ReadError> {
     let mut left = len.saturating_sub(already as u64);
-    let mut scratch = [0u8; 4096];
+    if left == 0 {
+        return Ok(());
+    }
+    // On the heap, and only when there is a body: on the stack it would widen the frame of
+    // every connection's thread, bodies or not, and an idle thread would pay for its pages.
+    let mut scratch = vec![0u8; 4096];
     while left > 0 {
         let want = scratch
             .len()
@@ -746,7 +762,7 @@ mod tests {
                 Ok(n)
             }
         }
-        let mut buf = [0u8; MAX_HEAD];
+        let mut buf = Vec::new();
         match read_request(&mut Trickle(bytes, chunk), &mut buf) {
             Ok(_) => Ok(200),
             Err(ReadError::Rejected(r)) => Ok(r.status.code()),
@@ -760,6 +776,38 @@ mod tests {
         for chunk in [1, 2, 3, 7, 64, 8192] {
             assert_eq!(read_in_chunks(request, chunk), Ok(200), "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn the_buffer_starts_small_and_grows_to_the_cap_only_for_a_big_head() {
+        /// Hands out `bytes`, remembering how much room each read offered.
+        struct Offered<'a>(&'a [u8], Vec<usize>);
+        impl Read for Offered<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                self.1.push(out.len());
+                let n = self.0.len().min(out.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut buf = Vec::new();
+        let mut small = Offered(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Vec::new());
+        assert!(read_request(&mut small, &mut buf).is_ok());
+        assert_eq!(small.1, [FIRST_READ]);
+        assert_eq!(buf.len(), FIRST_READ);
+
+        // A 7000-byte head: 1 KiB, then the buffer doubles to 2, 4 and 8 KiB.
+        let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+        big.resize(7000 - 4, b'a');
+        big.extend_from_slice(b"\r\n\r\n");
+        let mut big = Offered(&big, Vec::new());
+        match read_request(&mut big, &mut buf) {
+            Ok((request, 0)) => assert_eq!(request.line, "GET / HTTP/1.1"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(big.1, [1024, 1024, 2048, 4096]);
+        assert_eq!(buf.len(), MAX_HEAD);
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn answer(bytes: &[u8], piece: usize) -> (String, usize) {
         piece,
         handed_out: 0,
     };
-    let mut buf = [0u8; MAX_HEAD];
+    let mut buf = Vec::new();
     let answer = match http::read_request(&mut reader, &mut buf) {
         Ok((request, _)) => format!("{request:?}"),
         Err(ReadError::Rejected(rejection)) => format!("{}", rejection.status.code()),
