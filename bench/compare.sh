@@ -689,7 +689,9 @@ stage_rps_target() { # stage: the x nginx target of issue 7
 	echo "bench/compare.sh: every stage against nginx and against theory"
 	echo "$machine"
 	printf 'command: bench/compare.sh'
-	printf ' %q' "${original_args[@]+"${original_args[@]}"}"
+	if ((${#original_args[@]})); then
+		printf ' %q' "${original_args[@]}"
+	fi
 	echo
 
 	if has "$sections" throughput && [[ -s $results ]]; then
