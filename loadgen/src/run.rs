@@ -375,25 +375,31 @@ fn progress(shared: &Shared<'_>, start: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{SocketAddr, TcpListener};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
 
-    /// A tiny thread-per-connection server: reads a request, answers 200.
-    fn hello_server() -> SocketAddr {
+    /// A tiny thread-per-connection server on a free loopback port: each connection is
+    /// handed to `serve` on a thread of its own.
+    fn server(serve: fn(TcpStream)) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         thread::spawn(move || {
             for conn in listener.incoming() {
-                let mut conn = conn.unwrap();
-                thread::spawn(move || {
-                    let mut request = [0u8; 1024];
-                    // An idle client sends nothing: this read waits until it hangs up.
-                    if let Ok(1..) = conn.read(&mut request) {
-                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n");
-                    }
-                });
+                let conn = conn.unwrap();
+                thread::spawn(move || serve(conn));
             }
         });
         addr
+    }
+
+    /// Reads a request, answers 200.
+    fn hello_server() -> SocketAddr {
+        server(|mut conn| {
+            let mut request = [0u8; 1024];
+            // An idle client sends nothing: this read waits until it hangs up.
+            if let Ok(1..) = conn.read(&mut request) {
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n");
+            }
+        })
     }
 
     fn plan(addr: SocketAddr) -> Plan<'static> {
@@ -458,26 +464,18 @@ mod tests {
         );
     }
 
-    /// A thread-per-connection server with a 100 ms deadline for the request, like stage 05.
+    /// A 100 ms deadline for the request, like stage 05: 200 if it came in time, else 408.
     fn deadline_server() -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                let mut conn = conn.unwrap();
-                thread::spawn(move || {
-                    conn.set_read_timeout(Some(Duration::from_millis(100)))
-                        .unwrap();
-                    let mut request = [0u8; 1024];
-                    let reply: &[u8] = match conn.read(&mut request) {
-                        Ok(1..) => b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-                        _ => b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n",
-                    };
-                    let _ = conn.write_all(reply);
-                });
-            }
-        });
-        addr
+        server(|mut conn| {
+            conn.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut request = [0u8; 1024];
+            let reply: &[u8] = match conn.read(&mut request) {
+                Ok(1..) => b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                _ => b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n",
+            };
+            let _ = conn.write_all(reply);
+        })
     }
 
     /// An idler cut by a deadline stays away, unless told to reconnect.
