@@ -57,6 +57,8 @@ pub const MAX_HEAD: usize = 8 * 1024;
 /// connection that has sent nothing yet holds 1 KiB instead of [`MAX_HEAD`]: with a thread
 /// per connection, that is most of what an idle client costs.
 pub const FIRST_READ: usize = 1024;
+// read_request's `clamp(FIRST_READ, MAX_HEAD)` would panic the other way round.
+const _: () = assert!(FIRST_READ <= MAX_HEAD);
 /// The longest request line; a longer one is answered 414 as soon as it is seen.
 pub const MAX_REQUEST_LINE: usize = 4 * 1024;
 /// The most header lines in one request.
