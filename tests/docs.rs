@@ -73,20 +73,26 @@ fn relative(path: &Path) -> String {
 
 /// The book's Markdown files: everything under `docs/`, sorted.
 fn book_files() -> Vec<PathBuf> {
+    let files = files_under("docs", "md");
+    assert!(!files.is_empty(), "no chapters under docs/");
+    files
+}
+
+/// Every file under `dir` (relative to the repository) whose name ends in `.ext`, sorted.
+fn files_under(dir: &str, ext: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut dirs = vec![root().join("docs")];
+    let mut dirs = vec![root().join(dir)];
     while let Some(dir) = dirs.pop() {
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
+            } else if path.extension().is_some_and(|e| e == ext) {
                 files.push(path);
             }
         }
     }
     files.sort();
-    assert!(!files.is_empty(), "no chapters under docs/");
     files
 }
 
@@ -1188,17 +1194,7 @@ fn every_chapter_is_in_the_summary_and_the_source_points_to_real_chapters() {
         );
     }
     let mut sources = vec![root().join("README.md")];
-    let mut dirs = vec![root().join("src")];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                sources.push(path);
-            }
-        }
-    }
+    sources.extend(files_under("src", "rs"));
     let mut mentioned = 0;
     for file in sources {
         let text = read(&file);
