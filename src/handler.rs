@@ -1,154 +1,367 @@
-//! Handling one connection: read a request, do the work, write the response, close.
+//! Handling a request: decide what to answer, do the work, write the response.
 //!
-//! Every stage calls [`handle_connection`]; the stages differ only in *which thread* calls it
-//! and *when*. It never panics and never returns an error: whatever goes wrong with one
-//! connection is logged with its peer and ends that connection only.
+//! The decision is [`route`]: a pure function from a request to the response and how much
+//! work comes before it. Every stage uses it. The blocking stages (01-05) carry it out in
+//! [`handle_connection`], which sleeps for the work; the event loop (06, 07) carries it out
+//! with a timer (`src/conn.rs`). One router, two ways of waiting.
+//!
+//! [`handle_connection`] is what "serving a connection" means in stages 01-05; they differ
+//! only in *which thread* calls it and *when*. It never panics and never returns an error:
+//! whatever goes wrong with one connection is logged with its peer and ends that connection
+//! only.
 //!
 //! Routes: `GET /` (and `HEAD /`) does the simulated work, then says `Hello World`;
 //! `GET /stats` answers at once with the counters; anything else is 404.
 //!
 //! Introduced in chapter 0 (`docs/00-the-cafe.md`).
 
-use std::io::Write;
-use std::net::Shutdown;
+use std::io::Read;
+use std::mem::MaybeUninit;
+use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::body::Body;
 use crate::clock::Utc;
-use crate::deadline::DeadlineReader;
-use crate::http::{self, Method, ReadError, Rejection, Response, Status};
+use crate::deadline::{write_all_by, DeadlineReader};
+use crate::http::{self, Input, Method, ReadError, Rejection, Request, Response, Status};
 use crate::logging;
 use crate::server::{Connection, Server};
 use crate::stats::bump;
 
-/// After answering a request we did not read in full, how long to keep reading (and throwing
-/// away) what the client still sends, so it reads our answer instead of a reset.
-const LINGER: Duration = Duration::from_millis(500);
-/// ... and how many bytes at most.
-const LINGER_BYTES: usize = 64 * 1024;
+/// What to do with a well-formed request.
+#[derive(Debug)]
+pub enum Route {
+    /// Answer at once, without reading the body: the client may still be sending it.
+    Refuse(Response),
+    /// Read the body to its end, do the work, then send the response.
+    Serve(Plan),
+}
 
-/// Serves one connection from start to close. The socket closes when `conn` is dropped at
-/// the end of this function.
-pub fn handle_connection(conn: Connection) {
-    let server: &Server = &conn.server;
-    let _busy = server.stats.in_flight.enter();
-    let started = Instant::now();
+/// A request that will be served: its response, and the work that comes first.
+#[derive(Debug)]
+pub struct Plan {
+    pub response: Response,
+    /// Work that waits (`--work-ms`): a sleep here, a timer on the event loop.
+    pub work: Duration,
+    /// Work that computes (`--cpu-ms`): a busy loop on whichever thread serves the request.
+    pub cpu: Duration,
+}
 
-    if let Some(deadlines) = conn.deadlines {
-        if let Err(e) = conn.stream.set_write_timeout(Some(deadlines.write)) {
-            server.connection_error(conn.peer, "cannot set the write timeout", &e);
-            return;
-        }
-    }
-    // The deadline starts when a thread picks the connection up: time spent waiting in a
-    // queue is ours, not the client's.
-    let deadline = conn.deadlines.map(|d| started + d.header);
-    let mut reader = DeadlineReader::new(&conn.stream, deadline);
-    let mut buf = Vec::new();
-
-    let (response, line, linger) = match http::read_request(&mut reader, &mut buf) {
-        Ok((request, after_head)) => match answer(&request, after_head, &mut reader, server) {
-            Ok((response, linger)) => (response, request.line, linger),
-            Err(ReadError::Closed) => return,
-            Err(error) => return read_failed(&conn, error, started),
-        },
-        Err(ReadError::Closed) => return, // closed before a whole head: nothing to answer
-        Err(error) => return read_failed(&conn, error, started),
-    };
-    send(&conn, &response, line, started);
-    if linger {
-        close_gracefully(&conn);
+impl Plan {
+    /// Whether there is work to skip if the client has already left.
+    pub fn has_work(&self) -> bool {
+        !self.work.is_zero() || !self.cpu.is_zero()
     }
 }
 
-/// Decides the response to a well-formed request. Returns it and whether unread bytes may
-/// be left on the connection.
-fn answer(
-    request: &http::Request<'_>,
-    after_head: usize,
-    reader: &mut DeadlineReader<'_>,
-    server: &Server,
-) -> Result<(Response, bool), ReadError> {
+/// Decides the answer to a well-formed request. Pure: it reads the request and the server's
+/// configuration and counters, and waits for nothing.
+pub fn route(request: &Request<'_>, server: &Server) -> Route {
     let head_only = match request.method {
         Some(Method::Get) => false,
         Some(Method::Head) => true,
-        // Refused at once, without waiting for a body: the client's remaining bytes are
-        // drained by close_gracefully.
         Some(_) => {
-            return Ok((
-                refuse(
-                    Status::MethodNotAllowed,
-                    "only GET and HEAD are served here",
-                ),
-                true,
+            return Route::Refuse(refuse(
+                Status::MethodNotAllowed,
+                "only GET and HEAD are served here",
             ))
         }
-        None => return Ok((refuse(Status::NotImplemented, "unknown method"), true)),
+        None => return Route::Refuse(refuse(Status::NotImplemented, "unknown method")),
     };
-    // We serve no bodies, but a client that sent one must not be reset while sending it.
-    http::discard_body(reader, request.content_length, after_head)?;
-    let pipelined = after_head as u64 > request.content_length;
-
-    let mut response = match request.path() {
-        "/" => {
-            // The simulated work: a database call, a template, a slow upstream. Sleeping
-            // keeps a thread busy without using a core, like waiting on I/O does.
-            thread::sleep(server.config.work);
-            Response::text(Status::Ok, "Hello World\n")
+    let mut plan = match request.path() {
+        // The simulated work: a database call, a template, a slow upstream.
+        "/" => Plan {
+            response: Response::text(Status::Ok, server.hello.clone()),
+            work: server.config.work,
+            cpu: server.config.cpu,
+        },
+        "/stats" => {
+            let mut response = Response::json(server.stats_json());
+            response.no_store = true;
+            Plan {
+                response,
+                work: Duration::ZERO,
+                cpu: Duration::ZERO,
+            }
         }
-        "/stats" => Response::json(server.stats_json()),
-        _ => Response::text(Status::NotFound, "404 Not Found: try / or /stats\n"),
+        _ => Plan {
+            response: Response::text(Status::NotFound, "404 Not Found: try / or /stats\n"),
+            work: Duration::ZERO,
+            cpu: Duration::ZERO,
+        },
     };
-    response.head_only = head_only;
-    Ok((response, pipelined))
+    plan.response.head_only = head_only;
+    Route::Serve(plan)
 }
 
 fn refuse(status: Status, why: &'static str) -> Response {
     Response::rejection(Rejection { status, why })
 }
 
-/// Answers what can be answered after a failed read (408, 4xx) and logs the rest.
-fn read_failed(conn: &Connection, error: ReadError, started: Instant) {
+/// `--cpu-ms`: keeps the calling thread computing for `how_long`. Unlike a sleep, the thread
+/// cannot do anything else meanwhile, and neither can the core it runs on.
+pub fn compute_for(how_long: Duration) {
+    let until = Instant::now() + how_long;
+    let mut x: u64 = 1;
+    while Instant::now() < until {
+        for _ in 0..1000 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+    }
+}
+
+/// After answering a request we did not read in full, we keep reading (and throwing away)
+/// what the client still sends, so that it reads our answer instead of a reset: for at most
+/// this long in all...
+const LINGER: Duration = Duration::from_millis(500);
+/// ... but only while the client is still sending: a pause this long ends it sooner. A client
+/// that has sent everything and just waits costs the thread this much, not all of `LINGER`.
+const LINGER_IDLE: Duration = Duration::from_millis(50);
+/// ... and for at most this many bytes.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// A response on its way out, with what the log and the close need to know about it.
+struct Answer {
+    response: Response,
+    /// The request line, for the log ("-" when none arrived).
+    line: String,
+    /// The client may still be sending (a body we did not read, a second request): close
+    /// gracefully, not with a reset.
+    unread: bool,
+}
+
+/// How reading and routing a request ended.
+enum Outcome {
+    /// Send this now.
+    Answer(Answer),
+    /// The request and its body are read: do the work, then send the answer.
+    Work {
+        work: Duration,
+        cpu: Duration,
+        answer: Answer,
+    },
+    /// The client closed before sending a complete request: nothing to answer.
+    Gone,
+    /// The connection failed, which is logged already.
+    Failed,
+}
+
+/// Serves one connection from start to close (stages 01-05). The socket closes when `conn` is
+/// dropped at the end of this function.
+pub fn handle_connection(conn: Connection) {
+    let server: &Server = &conn.server;
+    let _busy = server.stats.in_flight.enter();
+    let picked_up = Instant::now();
+    // Stage 05: one deadline for the whole request, from when a thread picks the connection
+    // up. Time spent waiting in a queue is ours, not the client's.
+    let deadline = conn.deadlines.map(|d| picked_up + d.request);
+    let mut reader = DeadlineReader::new(&conn.stream, deadline);
+    let mut input = Input::new();
+
+    let answer = match read_request(&conn, &mut reader, &mut input) {
+        Outcome::Answer(answer) => answer,
+        Outcome::Work { work, cpu, answer } => {
+            // A client may give up while it waits for us (in stage 03's backlog, in stage 04's
+            // queue): then nobody wants the work. A closed peer shows as end-of-file.
+            if peer_has_left(&conn.stream) {
+                bump(&server.stats.abandoned);
+                if !server.config.quiet {
+                    logging::abandoned(conn.peer, &answer.line, picked_up.elapsed());
+                }
+                return;
+            }
+            // Sleeping keeps a thread busy without using a core, like waiting on a database
+            // does; computing keeps the core busy too.
+            compute_for(cpu);
+            thread::sleep(work);
+            answer
+        }
+        Outcome::Gone => {
+            if !server.config.quiet {
+                logging::no_request(conn.peer, picked_up.elapsed());
+            }
+            return;
+        }
+        Outcome::Failed => return,
+    };
+    if send(&conn, &answer, picked_up) && answer.unread {
+        close_gracefully(&conn);
+    }
+}
+
+/// Reads a request head, routes it, and reads (and throws away) the body of a request that
+/// will be served.
+fn read_request(conn: &Connection, reader: &mut DeadlineReader<'_>, input: &mut Input) -> Outcome {
+    let server: &Server = &conn.server;
+    let head_len = match http::read_head(reader, input) {
+        Ok(head_len) => head_len,
+        Err(error) => return read_failed(conn, error, input.request_line().unwrap_or("-")),
+    };
+    bump(&server.stats.requests);
+    let request = match http::parse_head(&input.bytes()[..head_len]) {
+        Ok(request) => request,
+        Err(rejection) => {
+            let line = input.request_line().unwrap_or("-").to_string();
+            return Outcome::Answer(Answer {
+                response: Response::rejection(rejection),
+                line,
+                unread: true,
+            });
+        }
+    };
+    let line = request.line.to_string();
+    let (framing, expect_continue) = (request.framing, request.expect_continue);
+    let plan = match route(&request, server) {
+        // Refused at once, without waiting for a body: close_gracefully drains what comes.
+        Route::Refuse(response) => {
+            return Outcome::Answer(Answer {
+                response,
+                line,
+                unread: true,
+            })
+        }
+        Route::Serve(plan) => plan,
+    };
+    input.consume(head_len);
+
+    // We serve no bodies, but a client that sent one must not be reset while sending it.
+    let mut body = Body::new(framing);
+    if expect_continue && !body.is_done() && input.is_empty() {
+        // The client waits for our go-ahead before it sends the body (RFC 9110 §10.1.1).
+        let write_deadline = conn.deadlines.map(|d| Instant::now() + d.write);
+        if let Err(e) = write_all_by(&conn.stream, http::CONTINUE, write_deadline) {
+            write_failed(conn, &e);
+            return Outcome::Failed;
+        }
+    }
+    if let Err(error) = read_body(reader, input, &mut body) {
+        return read_failed(conn, error, &line);
+    }
+    let answer = Answer {
+        response: plan.response,
+        line,
+        unread: !input.is_empty(),
+    };
+    if plan.work.is_zero() && plan.cpu.is_zero() {
+        return Outcome::Answer(answer);
+    }
+    Outcome::Work {
+        work: plan.work,
+        cpu: plan.cpu,
+        answer,
+    }
+}
+
+/// Reads the body to its end, throwing it away. Whatever follows it stays in `input`.
+fn read_body<R: Read>(reader: &mut R, input: &mut Input, body: &mut Body) -> Result<(), ReadError> {
+    loop {
+        let taken = body.take(input.bytes()).map_err(ReadError::Rejected)?;
+        input.consume(taken);
+        if body.is_done() {
+            return Ok(());
+        }
+        // Everything in `input` was body, so it is empty and has room.
+        let space = input.space().map_err(ReadError::Rejected)?;
+        match reader.read(space) {
+            Ok(0) => return Err(ReadError::Closed),
+            Ok(n) => input.fill(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What a failed read comes to: an answer (408, 4xx), nothing (the client left), or a logged
+/// error.
+fn read_failed(conn: &Connection, error: ReadError, line: &str) -> Outcome {
     let server: &Server = &conn.server;
     let response = match error {
-        ReadError::Closed => return,
-        ReadError::Io(e) => return server.connection_error(conn.peer, "read failed", &e),
+        ReadError::Closed => return Outcome::Gone,
+        ReadError::Io(e) => {
+            server.connection_error(conn.peer, "read failed", &e);
+            return Outcome::Failed;
+        }
         ReadError::Rejected(rejection) => Response::rejection(rejection),
         ReadError::TimedOut => {
             bump(&server.stats.timeouts);
-            let ms = conn.deadlines.map_or(0, |d| d.header.as_millis());
+            let ms = conn.deadlines.map_or(0, |d| d.request.as_millis());
             Response::text(
                 Status::RequestTimeout,
                 format!("408 Request Timeout: no complete request within {ms} ms\n"),
             )
         }
     };
-    send(conn, &response, "-", started);
-    close_gracefully(conn);
+    Outcome::Answer(Answer {
+        response,
+        line: line.to_string(),
+        unread: true,
+    })
 }
 
-/// Writes the whole response, counts it and logs the request line.
-fn send(conn: &Connection, response: &Response, line: &str, started: Instant) {
+/// Writes the whole response (by the write deadline, in stage 05), counts it and logs the
+/// request line. Returns whether it was written.
+fn send(conn: &Connection, answer: &Answer, picked_up: Instant) -> bool {
     let server: &Server = &conn.server;
+    let response = &answer.response;
     let bytes = response.to_bytes(&Utc::now().http_format());
-    let mut stream = &conn.stream;
-    if let Err(e) = stream.write_all(&bytes) {
-        if matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
-            bump(&server.stats.timeouts);
-        }
-        return server.connection_error(conn.peer, "write failed", &e);
+    let write_deadline = conn.deadlines.map(|d| Instant::now() + d.write);
+    if let Err(e) = write_all_by(&conn.stream, &bytes, write_deadline) {
+        write_failed(conn, &e);
+        return false;
     }
+    // "Served" means in the kernel's send buffer; whether the client reads it is its business.
     bump(&server.stats.served);
     if !server.config.quiet {
-        logging::request(conn.peer, line, response.status.code(), started.elapsed());
+        logging::request(
+            conn.peer,
+            &answer.line,
+            response.status.code(),
+            picked_up.elapsed(),
+            picked_up.duration_since(conn.accepted),
+        );
+    }
+    true
+}
+
+fn write_failed(conn: &Connection, error: &std::io::Error) {
+    let server: &Server = &conn.server;
+    if error.kind() == std::io::ErrorKind::TimedOut {
+        bump(&server.stats.timeouts);
+    }
+    server.connection_error(conn.peer, "write failed", error);
+}
+
+/// Whether the client has closed its side (or reset), seen without waiting: a peek at the
+/// socket returns end-of-file once the client's FIN has arrived.
+///
+/// TCP cannot tell a client that left from one that only half-closed (`shutdown(SHUT_WR)`,
+/// `nc -N`) and still waits for the answer: both send the same FIN. Like nginx, which logs
+/// such a request as 499 "client closed request", we take it as gone.
+pub fn peer_has_left(stream: &TcpStream) -> bool {
+    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+    match socket2::SockRef::from(stream)
+        .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+    {
+        Ok(0) => true,
+        // More bytes (a pipelined request): still there.
+        Ok(_) => false,
+        // Nothing new: still waiting for its answer.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            false
+        }
+        // Reset: gone.
+        Err(_) => true,
     }
 }
 
 /// Closes without a reset: sends FIN, then reads and discards what the client still sends,
-/// for at most [`LINGER`] and [`LINGER_BYTES`].
+/// while it sends, for at most [`LINGER`] and [`LINGER_BYTES`].
 ///
 /// Closing a socket that has unread bytes makes the kernel send RST, and a client that gets
 /// RST may throw away our response before reading it.
@@ -156,11 +369,13 @@ fn close_gracefully(conn: &Connection) {
     if conn.stream.shutdown(Shutdown::Write).is_err() {
         return; // already gone
     }
-    let mut reader = DeadlineReader::new(&conn.stream, Some(Instant::now() + LINGER));
-    let mut scratch = vec![0u8; 4096]; // on the heap, for the reason given in discard_body
+    let until = Instant::now() + LINGER;
+    let mut scratch = vec![0u8; 4096]; // on the heap: on the stack it would widen every thread's frame
     let mut drained = 0;
     while drained < LINGER_BYTES {
-        match std::io::Read::read(&mut reader, &mut scratch) {
+        let deadline = until.min(Instant::now() + LINGER_IDLE);
+        let mut reader = DeadlineReader::new(&conn.stream, Some(deadline));
+        match reader.read(&mut scratch) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }

@@ -2,9 +2,15 @@
 //!
 //! TCP delivers a stream of bytes, not messages. HTTP/1.1 puts the framing on top: a request
 //! *head* (request line, header lines, an empty line), then a body whose length the head
-//! declares. This module finds the end of the head across any number of reads, parses it
-//! without copying (a [`Request`] borrows from the read buffer), and writes responses with an
-//! exact `Content-Length` and `Connection: close`.
+//! declares, by `Content-Length` or by the chunked transfer coding. This module finds the end
+//! of the head across any number of reads ([`Input`]), parses it without copying (a
+//! [`Request`] borrows from the read buffer), says how its body is framed (the body itself is
+//! read and thrown away by [`crate::body`]), and writes responses with an exact
+//! `Content-Length`.
+//!
+//! [`Input`] is fed by whoever reads the socket: [`read_head`] with a blocking reader in
+//! stages 01-05, the event loop with non-blocking reads in stages 06 and 07. One parser, two
+//! ways of waiting for bytes.
 //!
 //! Introduced in chapter 0 (`docs/00-the-cafe.md`).
 //!
@@ -16,7 +22,8 @@
 //! | method not a token (methods are case-sensitive: `get` is a different, unknown method) | 400 | 9110 §9.1 |
 //! | target not origin-form (`/…`), absolute-form (`http://…`) or `*` | 400 | 9112 §3.2 |
 //! | version not `HTTP/DIGIT.DIGIT` | 400 | 9112 §2.3 |
-//! | version well formed but not 1.0 or 1.1 | 505 | 9110 §15.6.6 |
+//! | `HTTP/1.x` with x above 1 (`HTTP/1.2`) | served as HTTP/1.1, the highest 1.x we speak | 9110 §2.5 |
+//! | version well formed with another major version (`HTTP/2.0`, `HTTP/0.9`) | 505 | 9110 §2.5, §15.6.6 |
 //! | request line longer than [`MAX_REQUEST_LINE`] | 414 (400 if it is not even a method and a `/`) | 9112 §3 |
 //! | a request line still arriving whose method already is not a token (a TLS handshake, binary) | 400 at once, not at its line end | 9112 §3 |
 //! | empty lines before the request line | ignored (400 if they fill the [`MAX_HEAD`] buffer) | 9112 §2.2 |
@@ -27,18 +34,26 @@
 //! | a line ending in bare LF instead of CRLF | accepted | 9112 §2.2 |
 //! | head (request line + headers) over [`MAX_HEAD`] bytes or [`MAX_HEADERS`] lines | 431 | RFC 6585 §5 |
 //! | HTTP/1.1 without Host; any request with two Host lines or an invalid Host | 400 | 9112 §3.2 |
-//! | `Transfer-Encoding` present | 501 (400 if `Content-Length` is present too) | 9112 §6.1, §6.3 |
+//! | `Transfer-Encoding` and `Content-Length` both present | 400 | 9112 §6.1, §6.3 |
+//! | `Transfer-Encoding` in an HTTP/1.0 request | 400 (its framing cannot be trusted) | 9112 §6.1 |
+//! | `Transfer-Encoding` whose last coding is not `chunked` (or `chunked` twice, or not a list of tokens) | 400 | 9112 §6.1, §6.3 |
+//! | `Transfer-Encoding: chunked` | the chunked body is decoded and thrown away (see [`crate::body`]) | 9112 §7.1 |
+//! | another coding before `chunked` (`gzip, chunked`) | 501 | 9112 §6.1 |
 //! | `Content-Length` not digits, signed, too big for u64, or several different values | 400 | 9112 §6.3 |
-//! | `Content-Length` over [`MAX_BODY`] | 413 | 9110 §15.5.14 |
+//! | `Content-Length` over [`MAX_BODY`], or chunked data over it | 413 | 9110 §15.5.14 |
+//! | `Expect: 100-continue` (HTTP/1.1) on a request whose body we will read | `100 Continue` first, then the body is read | 9110 §10.1.1 |
+//! | `Expect: 100-continue` on a request refused anyway | the final status at once, without waiting for the body | 9110 §10.1.1 |
+//! | `Expect: 100-continue` in HTTP/1.0, or another expectation | ignored | 9110 §10.1.1 |
 //! | method unknown | 501 | 9110 §9.1 |
 //! | method known but not GET or HEAD | 405 with `Allow: GET, HEAD` | 9110 §15.5.6 |
+//! | a response that may be kept by caches (`/stats` changes with every request) | `Cache-Control: no-store` | 9111 §5.2.2.5 |
 //!
 //! Framing (Host, Transfer-Encoding, Content-Length) is judged before the method, so a POST
 //! with a broken Content-Length gets 400, not 405: the server cannot tell where such a message
 //! ends (RFC 9112 §6.3). A valid body is read and thrown away so the client is not reset while
 //! it is still sending. A request that is rejected is answered at once, without waiting for its
-//! body. Only one request is read per connection: anything after it is ignored and the
-//! connection is closed after exactly one response.
+//! body. Stages 01 to 06 read one request per connection: anything after it is ignored and the
+//! connection is closed after exactly one response (`Connection: close`).
 //!
 //! Every answer above is the same however the bytes are split into reads, and no answer needs
 //! more than [`MAX_HEAD`] bytes from the client (`tests/parser_props.rs` checks both on
@@ -48,6 +63,9 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Read};
+use std::time::Duration;
+
+pub use crate::body::Framing;
 
 /// The most bytes a request head may have, request line included. Browsers send 1-2 KiB;
 /// 8 KiB is what many servers allow. It is also the most the read buffer grows to: memory
@@ -97,7 +115,8 @@ impl Method {
     }
 }
 
-/// The two versions this server speaks.
+/// The two versions this server speaks. `HTTP/1.2` and up are read as [`Version::Http11`]:
+/// a minor version only adds what a 1.1 recipient may ignore (RFC 9110 §2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     Http10,
@@ -121,8 +140,23 @@ pub struct Request<'a> {
     pub target: &'a str,
     pub version: Version,
     pub headers: Vec<Header<'a>>,
-    /// Declared body length (0 when there is no Content-Length).
-    pub content_length: u64,
+    /// Where the body ends: no body, `Content-Length`, or chunked.
+    pub framing: Framing,
+    /// HTTP/1.1 with `Expect: 100-continue`: the client waits for our go-ahead before it sends
+    /// the body.
+    pub expect_continue: bool,
+    /// What the `Connection` header asked for.
+    pub connection: ConnectionOptions,
+}
+
+/// The options of a request's `Connection` header that decide whether the connection stays
+/// open after the response (RFC 9112 §9.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// `close`: the client will send nothing more.
+    pub close: bool,
+    /// `keep-alive`: an HTTP/1.0 client asking for a persistent connection.
+    pub keep_alive: bool,
 }
 
 impl Request<'_> {
@@ -146,6 +180,24 @@ impl Request<'_> {
             .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
             .map(|h| h.value)
     }
+
+    /// Whether the client is ready for another request on this connection after the
+    /// response: HTTP/1.1 unless it said `close`, HTTP/1.0 only if it said `keep-alive`
+    /// (RFC 9112 §9.3).
+    pub fn wants_persistence(&self) -> bool {
+        !self.connection.close && (self.version == Version::Http11 || self.connection.keep_alive)
+    }
+
+    /// The elements of every `name` header line together, as one comma-separated list
+    /// (RFC 9110 §5.3): empty elements dropped, optional whitespace trimmed.
+    fn list(&self, name: &'static str) -> impl Iterator<Item = &[u8]> + '_ {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            .flat_map(|h| h.value.split(|&b| b == b','))
+            .map(trim_ows)
+            .filter(|item| !item.is_empty())
+    }
 }
 
 /// A status line this server can send.
@@ -160,7 +212,6 @@ pub enum Status {
     UriTooLong,
     HeaderFieldsTooLarge,
     NotImplemented,
-    ServiceUnavailable,
     VersionNotSupported,
 }
 
@@ -176,7 +227,6 @@ impl Status {
             Status::UriTooLong => 414,
             Status::HeaderFieldsTooLarge => 431,
             Status::NotImplemented => 501,
-            Status::ServiceUnavailable => 503,
             Status::VersionNotSupported => 505,
         }
     }
@@ -192,7 +242,6 @@ impl Status {
             Status::UriTooLong => "URI Too Long",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
-            Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
         }
     }
@@ -209,10 +258,10 @@ fn reject(status: Status, why: &'static str) -> Rejection {
     Rejection { status, why }
 }
 
-/// How reading a request head can fail.
+/// How reading a request can fail.
 #[derive(Debug)]
 pub enum ReadError {
-    /// The client closed before sending a complete head: nothing to answer, nothing to log.
+    /// The client closed before sending a complete request: nothing to answer.
     Closed,
     /// A read deadline passed (stage 05); the caller may still answer 408.
     TimedOut,
@@ -233,79 +282,152 @@ impl From<io::Error> for ReadError {
     }
 }
 
-/// Reads from `reader` into `buf` until a whole request head is there, then parses it.
+/// The bytes a connection has received and not yet used up: a request head on its way in,
+/// then whatever follows it (the start of a body, or of the next request).
 ///
-/// Returns the request and how many bytes arrived after its head (the start of the body, or
-/// whatever the client sent next). Reads as often as it takes: a head that arrives one byte per segment is
-/// fine. `buf` starts at [`FIRST_READ`] bytes and doubles when a head does not fit, up to
-/// [`MAX_HEAD`]: never more, so memory per connection is bounded.
-pub fn read_request<'b, R: Read>(
-    reader: &mut R,
-    buf: &'b mut Vec<u8>,
-) -> Result<(Request<'b>, usize), ReadError> {
-    buf.clear();
-    let mut filled = 0;
-    let mut scanned = 0;
-    let mut line_checked = false;
-    let head_len = loop {
-        if filled == buf.len() {
-            if filled == MAX_HEAD {
-                return Err(ReadError::Rejected(too_large(&buf[..filled])));
-            }
-            let size = (2 * filled).clamp(FIRST_READ, MAX_HEAD);
-            buf.resize(size, 0);
+/// Whoever reads the socket asks for [`Input::space`], reads into it, and reports the count
+/// to [`Input::received`], which judges what it can as early as it can and says when the head
+/// is complete. The buffer is allocated on the first read, starts at [`FIRST_READ`] bytes and
+/// doubles when a head does not fit, up to [`MAX_HEAD`]: never more, so memory per connection
+/// is bounded however the bytes arrive.
+#[derive(Debug, Default)]
+pub struct Input {
+    buf: Vec<u8>,
+    filled: usize,
+    /// How far the search for the head's end has looked, so each read scans only new bytes.
+    scanned: usize,
+    /// Whether the request line has been judged already.
+    line_checked: bool,
+}
+
+impl Input {
+    pub const fn new() -> Input {
+        Input {
+            buf: Vec::new(),
+            filled: 0,
+            scanned: 0,
+            line_checked: false,
         }
-        let n = match reader.read(&mut buf[filled..]) {
+    }
+
+    /// The bytes received and not yet consumed.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.filled]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// Room for the next read. Refused (431, or 400) when the buffer is at [`MAX_HEAD`] and
+    /// full, which only happens while a head is still incomplete.
+    pub fn space(&mut self) -> Result<&mut [u8], Rejection> {
+        if self.filled == self.buf.len() {
+            if self.filled >= MAX_HEAD {
+                return Err(too_large(self.bytes()));
+            }
+            let size = (2 * self.filled).clamp(FIRST_READ, MAX_HEAD);
+            self.buf.resize(size, 0);
+        }
+        Ok(&mut self.buf[self.filled..])
+    }
+
+    /// Takes note of `n` bytes just read into [`Input::space`], judges what it can, and
+    /// returns the length of the head once all of it is here.
+    pub fn received(&mut self, n: usize) -> Result<Option<usize>, Rejection> {
+        self.filled = (self.filled + n).min(self.buf.len());
+        self.head_len()
+    }
+
+    /// The length of the head at the front, if it is complete. Judges the request line as
+    /// soon as it is complete and, while it is not, as soon as it can no longer become valid:
+    /// garbage (a TLS handshake, say) is answered at once rather than after the client gives
+    /// up.
+    pub fn head_len(&mut self) -> Result<Option<usize>, Rejection> {
+        let bytes = &self.buf[..self.filled];
+        if !self.line_checked {
+            match first_line(bytes) {
+                Some(line) => {
+                    parse_request_line(line)?;
+                    self.line_checked = true;
+                }
+                None => check_partial_line(bytes)?,
+            }
+        }
+        if let Some(end) = find_head_end(bytes, self.scanned) {
+            return Ok(Some(end));
+        }
+        // Resume the scan a few bytes back: the end marker may straddle two reads.
+        self.scanned = self.filled.saturating_sub(3);
+        Ok(None)
+    }
+
+    /// Takes note of `n` bytes read into [`Input::space`] without judging them: a body's bytes.
+    pub fn fill(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.buf.len());
+    }
+
+    /// The request line, once it has arrived whole and is valid (for the log).
+    pub fn request_line(&self) -> Option<&str> {
+        if !self.line_checked {
+            return None;
+        }
+        first_line(self.bytes()).and_then(|line| std::str::from_utf8(line).ok())
+    }
+
+    /// Forgets the first `n` bytes (a head, or body bytes thrown away) and moves what follows
+    /// to the front, where the next request starts.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.filled);
+        self.buf.copy_within(n..self.filled, 0);
+        self.filled -= n;
+        self.scanned = 0;
+        self.line_checked = false;
+    }
+
+    /// Gives the buffer's memory back when nothing is in it: an idle keep-alive connection
+    /// (stage 07) then costs no buffer at all until its next request starts.
+    pub fn release(&mut self) {
+        if self.filled == 0 {
+            self.buf = Vec::new();
+        }
+    }
+}
+
+/// Reads from `reader` into `input` until a whole request head is there; returns its length.
+///
+/// Reads as often as it takes: a head that arrives one byte per segment is fine. A head
+/// already complete in `input` (a pipelined request, stage 07) is returned without reading.
+pub fn read_head<R: Read>(reader: &mut R, input: &mut Input) -> Result<usize, ReadError> {
+    if !input.is_empty() {
+        if let Some(len) = input.head_len().map_err(ReadError::Rejected)? {
+            return Ok(len);
+        }
+    }
+    loop {
+        let space = input.space().map_err(ReadError::Rejected)?;
+        let n = match reader.read(space) {
             Ok(0) => return Err(ReadError::Closed),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
-        filled += n;
-        // Judge the request line as soon as it is complete, and while it is not, as soon as
-        // it can no longer become valid: garbage (a TLS handshake, say) is answered at once
-        // rather than after the client gives up.
-        if !line_checked {
-            match first_line(&buf[..filled]) {
-                Some(line) => {
-                    parse_request_line(line).map_err(ReadError::Rejected)?;
-                    line_checked = true;
-                }
-                None => check_partial_line(&buf[..filled]).map_err(ReadError::Rejected)?,
-            }
+        if let Some(len) = input.received(n).map_err(ReadError::Rejected)? {
+            return Ok(len);
         }
-        if let Some(end) = find_head_end(&buf[..filled], scanned) {
-            break end;
-        }
-        // Resume the scan a few bytes back: the end marker may straddle two reads.
-        scanned = filled.saturating_sub(3);
-    };
-    let buf: &'b [u8] = buf; // done writing: the request borrows the bytes it was parsed from
-    let request = parse_head(&buf[..head_len]).map_err(ReadError::Rejected)?;
-    Ok((request, filled - head_len))
+    }
 }
 
-/// Reads and discards `len` body bytes, of which `already` arrived with the head.
-pub fn discard_body<R: Read>(reader: &mut R, len: u64, already: usize) -> Result<(), ReadError> {
-    let mut left = len.saturating_sub(already as u64);
-    if left == 0 {
-        return Ok(());
-    }
-    // On the heap, and only when there is a body: on the stack it would widen the frame of
-    // every connection's thread, bodies or not, and an idle thread would pay for its pages.
-    let mut scratch = vec![0u8; 4096];
-    while left > 0 {
-        let want = scratch
-            .len()
-            .min(usize::try_from(left).unwrap_or(usize::MAX));
-        match reader.read(&mut scratch[..want]) {
-            Ok(0) => return Err(ReadError::Closed),
-            Ok(n) => left -= n as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+/// [`read_head`], then [`parse_head`]: the request, and how many bytes arrived after its head
+/// (the start of the body, or whatever the client sent next).
+pub fn read_request<'i, R: Read>(
+    reader: &mut R,
+    input: &'i mut Input,
+) -> Result<(Request<'i>, usize), ReadError> {
+    let head_len = read_head(reader, input)?;
+    let input: &'i Input = input; // done reading: the request borrows the bytes it was parsed from
+    let request = parse_head(&input.bytes()[..head_len]).map_err(ReadError::Rejected)?;
+    Ok((request, input.filled - head_len))
 }
 
 /// A head that hit the buffer's end: 431, unless the request line has not even ended.
@@ -429,9 +551,27 @@ pub fn parse_head(head: &[u8]) -> Result<Request<'_>, Rejection> {
         target,
         version,
         headers,
-        content_length: 0,
+        framing: Framing::None,
+        expect_continue: false,
+        connection: ConnectionOptions::default(),
     };
-    check_framing(&mut request)?;
+    check_host(&request)?;
+    request.framing = framing(&request)?;
+    let connection = ConnectionOptions {
+        close: request
+            .list("connection")
+            .any(|o| o.eq_ignore_ascii_case(b"close")),
+        keep_alive: request
+            .list("connection")
+            .any(|o| o.eq_ignore_ascii_case(b"keep-alive")),
+    };
+    // A 1.0 client cannot know 100 Continue, so its Expect is ignored (RFC 9110 §10.1.1).
+    let expect_continue = request.version == Version::Http11
+        && request
+            .list("expect")
+            .any(|e| e.eq_ignore_ascii_case(b"100-continue"));
+    request.connection = connection;
+    request.expect_continue = expect_continue;
     Ok(request)
 }
 
@@ -461,14 +601,17 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, Rejection> {
         return Err(bad("target is not /path, http://host/path or *"));
     }
     let version = match version {
-        b"HTTP/1.1" => Version::Http11,
         b"HTTP/1.0" => Version::Http10,
+        // 1.1, and any higher 1.x: processed as the highest 1.x we speak (RFC 9110 §2.5).
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            Version::Http11
+        }
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
             return Err(reject(
                 Status::VersionNotSupported,
-                "only HTTP/1.0 and HTTP/1.1",
+                "only HTTP/1.x is spoken here",
             ))
         }
         _ => return Err(bad("version is not HTTP/x.y")),
@@ -478,7 +621,9 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine<'_>, Rejection> {
     Ok((Method::from_token(method), target, version))
 }
 
-fn parse_header_line(line: &[u8]) -> Result<Header<'_>, Rejection> {
+/// `name: value`, checked as RFC 9112 §5 says. Also used for the trailer lines of a chunked
+/// body.
+pub(crate) fn parse_header_line(line: &[u8]) -> Result<Header<'_>, Rejection> {
     let bad = |why| reject(Status::BadRequest, why);
     if line[0] == b' ' || line[0] == b'\t' {
         return Err(bad("folded header line (obs-fold)"));
@@ -512,12 +657,10 @@ fn trim_ows(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// Host, Transfer-Encoding and Content-Length: how the message is framed and addressed.
-fn check_framing(request: &mut Request<'_>) -> Result<(), Rejection> {
+/// Exactly one valid Host in HTTP/1.1, at most one in HTTP/1.0 (RFC 9112 §3.2).
+fn check_host(request: &Request<'_>) -> Result<(), Rejection> {
     let bad = |why| reject(Status::BadRequest, why);
     let mut hosts = 0;
-    let mut transfer_encoding = false;
-    let mut content_length: Option<u64> = None;
     for header in &request.headers {
         if header.name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
@@ -528,9 +671,31 @@ fn check_framing(request: &mut Request<'_>) -> Result<(), Rejection> {
             if !valid {
                 return Err(bad("invalid Host"));
             }
-        } else if header.name.eq_ignore_ascii_case(b"transfer-encoding") {
-            transfer_encoding = true;
-        } else if header.name.eq_ignore_ascii_case(b"content-length") {
+        }
+    }
+    if hosts > 1 {
+        return Err(bad("more than one Host"));
+    }
+    if hosts == 0 && request.version == Version::Http11 {
+        return Err(bad("HTTP/1.1 request without Host"));
+    }
+    Ok(())
+}
+
+/// Transfer-Encoding and Content-Length: where the body ends (RFC 9112 §6.3). Anything
+/// ambiguous is refused, since a server that guesses where one message ends can be made to
+/// read the rest as a second, smuggled request.
+fn framing(request: &Request<'_>) -> Result<Framing, Rejection> {
+    let bad = |why| reject(Status::BadRequest, why);
+    let has = |name: &str| {
+        request
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let mut content_length: Option<u64> = None;
+    for header in &request.headers {
+        if header.name.eq_ignore_ascii_case(b"content-length") {
             // A list of identical values ("5, 5") is allowed; different values are not.
             for item in header.value.split(|&b| b == b',') {
                 let n =
@@ -542,24 +707,39 @@ fn check_framing(request: &mut Request<'_>) -> Result<(), Rejection> {
             }
         }
     }
-    if hosts > 1 {
-        return Err(bad("more than one Host"));
+    if has("transfer-encoding") {
+        if content_length.is_some() {
+            return Err(bad("both Transfer-Encoding and Content-Length"));
+        }
+        if request.version == Version::Http10 {
+            return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        let codings: Vec<&[u8]> = request.list("transfer-encoding").collect();
+        let Some((last, before)) = codings.split_last() else {
+            return Err(bad("empty Transfer-Encoding"));
+        };
+        if !codings.iter().all(|c| c.iter().all(|&b| is_tchar(b))) {
+            return Err(bad("Transfer-Encoding is not a list of codings"));
+        }
+        if !last.eq_ignore_ascii_case(b"chunked") {
+            return Err(bad("chunked is not the last transfer coding"));
+        }
+        if before.iter().any(|c| c.eq_ignore_ascii_case(b"chunked")) {
+            return Err(bad("chunked applied twice"));
+        }
+        if !before.is_empty() {
+            return Err(reject(
+                Status::NotImplemented,
+                "only the chunked transfer coding is supported",
+            ));
+        }
+        return Ok(Framing::Chunked);
     }
-    if hosts == 0 && request.version == Version::Http11 {
-        return Err(bad("HTTP/1.1 request without Host"));
+    match content_length {
+        Some(n) if n > MAX_BODY => Err(reject(Status::ContentTooLarge, "body over 64 KiB")),
+        Some(0) | None => Ok(Framing::None),
+        Some(n) => Ok(Framing::Length(n)),
     }
-    if transfer_encoding {
-        return Err(match content_length {
-            Some(_) => bad("both Transfer-Encoding and Content-Length"),
-            None => reject(Status::NotImplemented, "Transfer-Encoding is not supported"),
-        });
-    }
-    let content_length = content_length.unwrap_or(0);
-    if content_length > MAX_BODY {
-        return Err(reject(Status::ContentTooLarge, "body over 64 KiB"));
-    }
-    request.content_length = content_length;
-    Ok(())
 }
 
 /// `1*DIGIT`, no sign, no overflow.
@@ -577,6 +757,22 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// The interim response that tells a client waiting under `Expect: 100-continue` to send its
+/// body (RFC 9110 §15.2.1).
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Whether the connection stays open after a response, and what its headers say about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// `Connection: close`: this is the last response on the connection (every response of
+    /// stages 01-06).
+    Close,
+    /// The connection stays open for the next request (stage 07). HTTP/1.1 needs no header
+    /// for that; an HTTP/1.0 client is told `Connection: keep-alive`. Either way
+    /// `Keep-Alive: timeout=N` says how many seconds an idle connection is kept.
+    KeepAlive { idle: Duration, http10: bool },
+}
+
 /// What the handler decided to send. Bodies are short, so the response is written in one go.
 #[derive(Debug)]
 pub struct Response {
@@ -585,6 +781,10 @@ pub struct Response {
     pub body: String,
     /// HEAD: the same headers as GET, but no body bytes.
     pub head_only: bool,
+    /// `Cache-Control: no-store`: an answer that is stale a moment later (`/stats`) must not
+    /// be kept by a cache in between.
+    pub no_store: bool,
+    pub persistence: Persistence,
 }
 
 impl Response {
@@ -594,6 +794,8 @@ impl Response {
             content_type: "text/plain; charset=utf-8",
             body: body.into(),
             head_only: false,
+            no_store: false,
+            persistence: Persistence::Close,
         }
     }
 
@@ -613,18 +815,33 @@ impl Response {
         )
     }
 
-    /// The bytes on the wire: status line, headers, empty line, body.
+    /// The bytes on the wire: status line, headers, empty line, body. Written as one buffer
+    /// with one `write`, so the head and the body leave in the same segment.
     pub fn to_bytes(&self, date: &str) -> Vec<u8> {
-        let mut head = String::with_capacity(160 + self.body.len());
+        let mut head = String::with_capacity(192 + self.body.len());
         let status = self.status;
         let _ = write!(
             head,
-            "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
             status.code(),
             status.reason(),
             self.content_type,
             self.body.len(),
         );
+        if self.no_store {
+            head.push_str("Cache-Control: no-store\r\n");
+        }
+        match self.persistence {
+            Persistence::Close => head.push_str("Connection: close\r\n"),
+            Persistence::KeepAlive { idle, http10 } => {
+                if http10 {
+                    head.push_str("Connection: keep-alive\r\n");
+                }
+                if idle.as_secs() > 0 {
+                    let _ = write!(head, "Keep-Alive: timeout={}\r\n", idle.as_secs());
+                }
+            }
+        }
         if status == Status::MethodNotAllowed {
             head.push_str("Allow: GET, HEAD\r\n");
         }
@@ -710,6 +927,9 @@ mod tests {
             (b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", Err(400)),
             (b"GET / HTTP/1\r\nHost: a\r\n\r\n", Err(400)),
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Err(505)),
+            (b"GET / HTTP/0.9\r\n\r\n", Err(505)),
+            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Ok(())),
+            (b"GET / HTTP/1.2\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", Err(400)),
@@ -729,7 +949,16 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n", Ok(())),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999\r\n\r\n", Err(413)),
-            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", Err(501)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(())),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", Ok(())),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Err(501)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", Err(501)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Err(400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", Err(400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", Err(400)),
         ];
@@ -764,8 +993,8 @@ mod tests {
                 Ok(n)
             }
         }
-        let mut buf = Vec::new();
-        match read_request(&mut Trickle(bytes, chunk), &mut buf) {
+        let mut input = Input::new();
+        match read_request(&mut Trickle(bytes, chunk), &mut input) {
             Ok(_) => Ok(200),
             Err(ReadError::Rejected(r)) => Ok(r.status.code()),
             Err(other) => Err(format!("{other:?}")),
@@ -793,23 +1022,24 @@ mod tests {
                 Ok(n)
             }
         }
-        let mut buf = Vec::new();
+        let mut input = Input::new();
         let mut small = Offered(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Vec::new());
-        assert!(read_request(&mut small, &mut buf).is_ok());
+        assert!(read_request(&mut small, &mut input).is_ok());
         assert_eq!(small.1, [FIRST_READ]);
-        assert_eq!(buf.len(), FIRST_READ);
+        assert_eq!(input.buf.len(), FIRST_READ);
 
         // A 7000-byte head: 1 KiB, then the buffer doubles to 2, 4 and 8 KiB.
         let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
         big.resize(7000 - 4, b'a');
         big.extend_from_slice(b"\r\n\r\n");
         let mut big = Offered(&big, Vec::new());
-        match read_request(&mut big, &mut buf) {
+        let mut input = Input::new();
+        match read_request(&mut big, &mut input) {
             Ok((request, 0)) => assert_eq!(request.line, "GET / HTTP/1.1"),
             other => panic!("{other:?}"),
         }
         assert_eq!(big.1, [1024, 1024, 2048, 4096]);
-        assert_eq!(buf.len(), MAX_HEAD);
+        assert_eq!(input.buf.len(), MAX_HEAD);
     }
 
     #[test]
@@ -865,5 +1095,89 @@ mod tests {
         assert!(String::from_utf8(not_allowed.to_bytes("D"))
             .unwrap()
             .contains("\r\nAllow: GET, HEAD\r\n"));
+    }
+
+    #[test]
+    fn framing_expect_and_connection_are_read_from_the_head() {
+        fn parse(head: &[u8]) -> Request<'_> {
+            parse_head(head).unwrap()
+        }
+        let plain = parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(plain.framing, Framing::None);
+        assert!(!plain.expect_continue);
+        assert!(
+            plain.wants_persistence(),
+            "HTTP/1.1 is persistent by default"
+        );
+        let sized = parse(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(sized.framing, Framing::Length(5));
+        let empty = parse(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(empty.framing, Framing::None);
+        let chunked = parse(b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(chunked.framing, Framing::Chunked);
+        let expect = parse(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n\r\n");
+        assert!(expect.expect_continue);
+        let expect_10 = parse(b"GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n");
+        assert!(!expect_10.expect_continue, "ignored in HTTP/1.0");
+        let close = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n");
+        assert!(close.connection.close && !close.wants_persistence());
+        let old = parse(b"GET / HTTP/1.0\r\n\r\n");
+        assert!(!old.wants_persistence(), "HTTP/1.0 closes unless it asks");
+        let old_keep = parse(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert!(old_keep.wants_persistence());
+    }
+
+    #[test]
+    fn input_keeps_what_follows_a_head_for_the_next_request() {
+        let mut input = Input::new();
+        let two = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c";
+        let space = input.space().unwrap();
+        space[..two.len()].copy_from_slice(two);
+        let first = input.received(two.len()).unwrap().unwrap();
+        assert_eq!(parse_head(&input.bytes()[..first]).unwrap().target, "/a");
+        input.consume(first);
+        let second = input.head_len().unwrap().unwrap();
+        assert_eq!(parse_head(&input.bytes()[..second]).unwrap().target, "/b");
+        input.consume(second);
+        assert_eq!(
+            input.head_len(),
+            Ok(None),
+            "the third head is not complete yet"
+        );
+        assert_eq!(input.bytes(), b"GET /c");
+        input.consume(6);
+        assert!(input.is_empty());
+        input.release();
+        assert_eq!(
+            input.buf.capacity(),
+            0,
+            "an empty input gives its memory back"
+        );
+    }
+
+    #[test]
+    fn keep_alive_and_cache_headers_are_framed_exactly() {
+        let mut stats = Response::json("{}\n".into());
+        stats.no_store = true;
+        assert_eq!(
+            String::from_utf8(stats.to_bytes("D")).unwrap(),
+            "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Type: application/json\r\n\
+             Content-Length: 3\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{}\n"
+        );
+        let mut kept = Response::text(Status::Ok, "hi");
+        kept.persistence = Persistence::KeepAlive {
+            idle: Duration::from_millis(5000),
+            http10: false,
+        };
+        assert!(String::from_utf8(kept.to_bytes("D"))
+            .unwrap()
+            .ends_with("Content-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nhi"));
+        kept.persistence = Persistence::KeepAlive {
+            idle: Duration::from_millis(500),
+            http10: true,
+        };
+        assert!(String::from_utf8(kept.to_bytes("D"))
+            .unwrap()
+            .ends_with("Content-Length: 2\r\nConnection: keep-alive\r\n\r\nhi"));
     }
 }

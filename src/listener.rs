@@ -9,8 +9,11 @@
 //! got to it, or the process is out of file descriptors (EMFILE) because too many
 //! connections are open. A naive loop either exits on the first error, closing the cafe for
 //! everyone, or retries at once and spins a core at 100% until a descriptor frees up. The
-//! back-off here logs the error and sleeps, doubling the pause up to a second while errors
-//! keep coming.
+//! back-off here tells the two kinds apart. Errors that belong to one client (a reset, and
+//! the network errors that accept(2)'s NOTES say to treat like EAGAIN) are retried at once.
+//! The others are logged and paused on, the pause doubling up to a second while they keep
+//! coming. The blocking stages sleep the pause; the event loop, which must never sleep, sets
+//! a timer for it instead.
 //!
 //! Introduced in chapter 1 (`docs/01-single.md`).
 
@@ -52,6 +55,34 @@ impl Default for AcceptBackoff {
     }
 }
 
+/// Whether a failed `accept()` was about one client only, so the next one may well succeed.
+fn only_that_client(error: &io::Error) -> bool {
+    if matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) {
+        return true;
+    }
+    // accept(2), NOTES: on Linux, accept() passes on the pending network errors of the new
+    // connection; retry them as EAGAIN. (They are not in io::ErrorKind on our Rust version.)
+    let network = [
+        libc::ENETDOWN,
+        libc::EPROTO,
+        libc::ENOPROTOOPT,
+        libc::EHOSTDOWN,
+        #[cfg(target_os = "linux")]
+        libc::ENONET,
+        libc::EHOSTUNREACH,
+        libc::EOPNOTSUPP,
+        libc::ENETUNREACH,
+    ];
+    error
+        .raw_os_error()
+        .is_some_and(|code| network.contains(&code))
+}
+
 impl AcceptBackoff {
     pub fn new() -> AcceptBackoff {
         AcceptBackoff {
@@ -60,18 +91,36 @@ impl AcceptBackoff {
         }
     }
 
-    /// Called with the error `accept()` returned: logs it and pauses before the next try.
-    pub fn wait(&mut self, error: &io::Error) {
-        // A connection that was reset or aborted before we accepted it is that client's
-        // problem, not ours: try the next one straight away.
-        if matches!(
-            error.kind(),
-            io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::Interrupted
-        ) {
-            return;
+    /// Called with the error `accept()` returned: `None` to try the next connection at once,
+    /// or the pause to take first, in which case the error is logged.
+    pub fn after(&mut self, error: &io::Error) -> Option<Duration> {
+        if only_that_client(error) {
+            return None;
         }
+        let pause = self.next();
+        logging::warn(format_args!(
+            "accept failed: {error}; retrying in {} ms",
+            pause.as_millis()
+        ));
+        Some(pause)
+    }
+
+    /// The blocking loops: [`AcceptBackoff::after`], then sleep the pause it gives.
+    pub fn wait(&mut self, error: &io::Error) {
+        if let Some(pause) = self.after(error) {
+            thread::sleep(pause);
+        }
+    }
+
+    /// After a connection could not be handed off (stages 02 and 03: no thread for it). The
+    /// next one would fail the same way, so pause before accepting it, as after an accept
+    /// error, instead of accepting and resetting clients at full speed.
+    pub fn pause(&mut self) {
+        thread::sleep(self.next());
+    }
+
+    /// The pause to take now; the one after it is twice as long, up to a second.
+    fn next(&mut self) -> Duration {
         // A quiet spell since the last error starts the back-off over.
         if self
             .last_error
@@ -79,13 +128,10 @@ impl AcceptBackoff {
         {
             self.pause = FIRST_PAUSE;
         }
-        logging::warn(format_args!(
-            "accept failed: {error}; retrying in {} ms",
-            self.pause.as_millis()
-        ));
-        thread::sleep(self.pause);
+        let pause = self.pause;
         self.last_error = Some(Instant::now());
         self.pause = (self.pause * 2).min(LONGEST_PAUSE);
+        pause
     }
 
     /// The pause the next error will cause (for tests).
@@ -107,7 +153,23 @@ mod tests {
             FIRST_PAUSE,
             "a client's reset costs no pause"
         );
-        let emfile = io::Error::other("Too many open files");
+        for code in [
+            libc::EPROTO,
+            libc::ENETUNREACH,
+            libc::EHOSTUNREACH,
+            libc::ENETDOWN,
+        ] {
+            assert_eq!(
+                backoff.after(&io::Error::from_raw_os_error(code)),
+                None,
+                "accept(2)'s network error {code} is retried at once"
+            );
+        }
+        assert_eq!(backoff.next_pause(), FIRST_PAUSE);
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(backoff.after(&emfile), Some(FIRST_PAUSE));
+        assert_eq!(backoff.next_pause(), FIRST_PAUSE * 2);
+        backoff.pause = FIRST_PAUSE;
         backoff.wait(&emfile);
         backoff.wait(&emfile);
         assert_eq!(backoff.next_pause(), FIRST_PAUSE * 4);

@@ -5,7 +5,10 @@
 //! `--max-conns`, stage 04's `peak_connections_open` never exceeds workers + queue.
 //!
 //! Atomics, not a `Mutex`: every request touches them, and a lock shared by all connections
-//! would serialise the very threads the later stages add.
+//! would serialise the very threads the later stages add. Every operation is `Relaxed`: each
+//! counter is a number on its own, read to be printed, and nothing else in memory is published
+//! through it, so no ordering with other memory is needed. (A `Relaxed` `fetch_add` or
+//! `fetch_max` is still atomic: no increment is lost and no peak is missed.)
 //!
 //! Introduced in chapter 1 (`docs/01-single.md`).
 
@@ -29,20 +32,20 @@ impl Gauge {
 
     /// Goes up by one; the caller must call [`Gauge::down`] exactly once later.
     pub fn up(&self) {
-        let now = self.current.fetch_add(1, Ordering::AcqRel) + 1;
-        self.peak.fetch_max(now, Ordering::AcqRel);
+        let now = self.current.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
     }
 
     pub fn down(&self) {
-        self.current.fetch_sub(1, Ordering::AcqRel);
+        self.current.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn current(&self) -> usize {
-        self.current.load(Ordering::Acquire)
+        self.current.load(Ordering::Relaxed)
     }
 
     pub fn peak(&self) -> usize {
-        self.peak.load(Ordering::Acquire)
+        self.peak.load(Ordering::Relaxed)
     }
 }
 
@@ -62,12 +65,20 @@ pub struct Stats {
     started: Instant,
     /// Connections `accept()` returned and the stage took on.
     pub accepted: AtomicU64,
-    /// Responses written in full, whatever their status.
+    /// Responses written in full, whatever their status. "Written" means handed to the kernel:
+    /// the bytes are in the socket's send buffer, which says nothing about whether the client
+    /// is still there to read them.
     pub served: AtomicU64,
     /// Connections that ended in an I/O error (reset, failed write) or could not be handed off.
     pub errors: AtomicU64,
-    /// Connections cut by a deadline (stage 05).
+    /// Connections cut by a deadline (stage 05 on).
     pub timeouts: AtomicU64,
+    /// Requests whose client had left before their work was done, so the work was skipped.
+    pub abandoned: AtomicU64,
+    /// Request heads read (stage 07: several per connection).
+    pub requests: AtomicU64,
+    /// Requests that came on a connection that had already carried one (stage 07).
+    pub keep_alive_reuses: AtomicU64,
     /// Accepted and not yet closed: includes connections waiting in a queue.
     pub connections_open: Gauge,
     /// Being handled by a thread right now: the number of baristas at work.
@@ -82,6 +93,9 @@ impl Default for Stats {
             served: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            keep_alive_reuses: AtomicU64::new(0),
             connections_open: Gauge::default(),
             in_flight: Gauge::default(),
         }
@@ -93,18 +107,23 @@ pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A counter's value now.
+pub fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
 impl Stats {
     pub fn uptime(&self) -> std::time::Duration {
         self.started.elapsed()
     }
 
-    /// The `/stats` body. `with_timeouts` adds the `timeouts` field for stages that have them.
-    pub fn to_json(&self, stage: &str, with_timeouts: bool) -> String {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    /// The `/stats` body. `with_timeouts` adds `timeouts` for stages that have deadlines,
+    /// `with_keep_alive` adds `requests` and `keep_alive_reuses` for stage 07.
+    pub fn to_json(&self, stage: &str, with_timeouts: bool, with_keep_alive: bool) -> String {
         let mut json = format!(
             "{{\"stage\":\"{stage}\",\"uptime_ms\":{},\"accepted\":{},\"served\":{},\
              \"connections_open\":{},\"peak_connections_open\":{},\"in_flight\":{},\
-             \"peak_in_flight\":{},\"errors\":{}",
+             \"peak_in_flight\":{},\"errors\":{},\"abandoned\":{}",
             self.uptime().as_millis(),
             load(&self.accepted),
             load(&self.served),
@@ -113,9 +132,18 @@ impl Stats {
             self.in_flight.current(),
             self.in_flight.peak(),
             load(&self.errors),
+            load(&self.abandoned),
         );
         if with_timeouts {
             let _ = write!(json, ",\"timeouts\":{}", load(&self.timeouts));
+        }
+        if with_keep_alive {
+            let _ = write!(
+                json,
+                ",\"requests\":{},\"keep_alive_reuses\":{}",
+                load(&self.requests),
+                load(&self.keep_alive_reuses)
+            );
         }
         json.push_str("}\n");
         json
@@ -142,7 +170,7 @@ mod tests {
     fn json_has_every_field_in_order() {
         let stats = Stats::default();
         bump(&stats.accepted);
-        let json = stats.to_json("01_single", false);
+        let json = stats.to_json("01_single", false, false);
         assert!(
             json.starts_with("{\"stage\":\"01_single\",\"uptime_ms\":"),
             "{json}"
@@ -150,12 +178,15 @@ mod tests {
         assert!(
             json.ends_with(
                 ",\"accepted\":1,\"served\":0,\"connections_open\":0,\"peak_connections_open\":0,\
-             \"in_flight\":0,\"peak_in_flight\":0,\"errors\":0}\n"
+             \"in_flight\":0,\"peak_in_flight\":0,\"errors\":0,\"abandoned\":0}\n"
             ),
             "{json}"
         );
         assert!(stats
-            .to_json("05_timeouts", true)
-            .ends_with(",\"errors\":0,\"timeouts\":0}\n"));
+            .to_json("05_timeouts", true, false)
+            .ends_with(",\"abandoned\":0,\"timeouts\":0}\n"));
+        assert!(stats
+            .to_json("07_keep_alive", true, true)
+            .ends_with(",\"timeouts\":0,\"requests\":0,\"keep_alive_reuses\":0}\n"));
     }
 }

@@ -1339,8 +1339,8 @@ mod chapter_5_per_read_timeout {
         let (stream, _) = listener.accept().unwrap();
         let started = Instant::now();
         let mut reader = DeadlineReader::new(&stream, Some(started + Duration::from_millis(300)));
-        let mut buf = Vec::new();
-        let result = http::read_request(&mut reader, &mut buf);
+        let mut input = http::Input::new();
+        let result = http::read_request(&mut reader, &mut input);
         let took = started.elapsed();
         assert!(matches!(result, Err(ReadError::TimedOut)), "{result:?}");
         assert!(took >= Duration::from_millis(290), "cut early: {took:?}");

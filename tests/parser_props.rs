@@ -1,14 +1,17 @@
-//! Properties of the request parser (`tcp_server::http`), checked on generated inputs.
+//! Properties of the request parser (`tcp_server::http`) and of the body decoder
+//! (`tcp_server::body`), checked on generated inputs.
 //!
-//! The unit tests in `src/http.rs` pin one decision per row; these check what must hold for
-//! *every* input: any bytes, delivered in any pieces, give a request or an error (never a
-//! panic, never a wait for more than the cap), the way the bytes are split into reads never
-//! changes the answer, and a valid request comes back exactly as it was sent.
+//! The unit tests in `src/http.rs` and `src/body.rs` pin one decision per row; these check
+//! what must hold for *every* input: any bytes, delivered in any pieces, give a request or an
+//! error (never a panic, never a wait for more than the cap), the way the bytes are split into
+//! reads never changes the answer, a valid request comes back exactly as it was sent, and a
+//! chunked body ends exactly where its encoding ends, whatever follows it.
 
 use std::io::{self, Read};
 
 use proptest::prelude::*;
 use proptest::sample::select;
+use tcp_server::body::{Body, Framing};
 use tcp_server::http::{self, ReadError, Request, Version, MAX_BODY, MAX_HEAD};
 
 /// Hands out `bytes` in pieces of the given sizes (cycling), then either end-of-file or, if
@@ -75,8 +78,8 @@ fn outcome(result: Result<(Request<'_>, usize), ReadError>) -> Outcome {
 /// Reads `bytes` in pieces of `sizes`, then end-of-file.
 fn read_in(bytes: &[u8], sizes: &[usize]) -> (Outcome, usize) {
     let mut reader = Pieces::new(bytes, sizes, false);
-    let mut buf = Vec::new();
-    let outcome = outcome(http::read_request(&mut reader, &mut buf));
+    let mut input = http::Input::new();
+    let outcome = outcome(http::read_request(&mut reader, &mut input));
     (outcome, reader.handed_out)
 }
 
@@ -234,8 +237,8 @@ proptest! {
         sizes in piece_sizes(),
     ) {
         let mut reader = Pieces::new(&bytes, &sizes, true);
-        let mut buf = Vec::new();
-        let outcome = outcome(http::read_request(&mut reader, &mut buf));
+        let mut input = http::Input::new();
+        let outcome = outcome(http::read_request(&mut reader, &mut input));
         prop_assert!(reader.handed_out <= MAX_HEAD, "took {} bytes", reader.handed_out);
         prop_assert!(
             matches!(outcome, Outcome::Parsed(_) | Outcome::Rejected(_)),
@@ -267,8 +270,8 @@ proptest! {
         prop_assume!(valid.head.len() <= MAX_HEAD);
         let bytes = [valid.head.as_slice(), &valid.after].concat();
         let mut reader = Pieces::new(&bytes, &sizes, false);
-        let mut buf = Vec::new();
-        let (request, after_head) = match http::read_request(&mut reader, &mut buf) {
+        let mut input = http::Input::new();
+        let (request, after_head) = match http::read_request(&mut reader, &mut input) {
             Ok(parsed) => parsed,
             Err(e) => return Err(TestCaseError::fail(format!("{e:?} for {:?}", String::from_utf8_lossy(&valid.head)))),
         };
@@ -286,7 +289,11 @@ proptest! {
             .map(|h| (String::from_utf8_lossy(h.name).into_owned(), h.value.to_vec()))
             .collect();
         prop_assert_eq!(&headers, &valid.headers);
-        prop_assert_eq!(request.content_length, valid.content_length);
+        let framing = match valid.content_length {
+            0 => http::Framing::None,
+            n => http::Framing::Length(n),
+        };
+        prop_assert_eq!(request.framing, framing);
         prop_assert!(after_head <= valid.after.len());
     }
 }
@@ -333,4 +340,105 @@ fn found_by_the_properties() {
         read_in(&longest_line, &[usize::MAX]).0,
         Outcome::Parsed(_)
     ));
+}
+
+/// Feeds `bytes` to a chunked body in pieces of `sizes` (cycling) until it ends or fails:
+/// the status of a rejection, or how many bytes it took and whether it ended.
+fn decode_chunked(bytes: &[u8], sizes: &[usize]) -> Result<(usize, bool), u16> {
+    let mut body = Body::new(Framing::Chunked);
+    let (mut at, mut next) = (0, 0);
+    while at < bytes.len() && !body.is_done() {
+        let size = sizes[next % sizes.len()].max(1);
+        next += 1;
+        let piece = &bytes[at..bytes.len().min(at + size)];
+        let taken = body.take(piece).map_err(|r| r.status.code())?;
+        assert!(taken <= piece.len(), "took more than it was given");
+        at += taken;
+        if taken < piece.len() {
+            assert!(body.is_done(), "stopped short of a piece without ending");
+        }
+    }
+    Ok((at, body.is_done()))
+}
+
+/// A chunked encoding of `data`: chunks of the given sizes (cycling), each size line with an
+/// optional extension, CRLF or bare LF line ends, and optional trailer lines.
+fn chunked_encoding() -> impl Strategy<Value = (Vec<u8>, usize)> {
+    let data = prop::collection::vec(any::<u8>(), 0..6000);
+    let sizes = prop::collection::vec(1usize..3000, 1..6);
+    let extension = select(vec!["", ";a", ";a=b", " ;q=\"x y\"", "\t;n"]);
+    let line_end = select(vec!["\r\n", "\n"]);
+    let trailers = prop::collection::vec(
+        (token(), header_value()).prop_map(|(n, v)| [n.into_bytes(), b": ".to_vec(), v].concat()),
+        0..3,
+    );
+    (data, sizes, extension, line_end, trailers, any::<bool>()).prop_map(
+        |(data, sizes, ext, end, trailers, upper)| {
+            let mut out = Vec::new();
+            let (mut at, mut i) = (0, 0);
+            while at < data.len() {
+                let n = sizes[i % sizes.len()].min(data.len() - at);
+                i += 1;
+                let size = if upper {
+                    format!("{n:X}")
+                } else {
+                    format!("{n:x}")
+                };
+                out.extend_from_slice(format!("{size}{ext}{end}").as_bytes());
+                out.extend_from_slice(&data[at..at + n]);
+                out.extend_from_slice(end.as_bytes());
+                at += n;
+            }
+            out.extend_from_slice(format!("0{end}").as_bytes());
+            for trailer in &trailers {
+                out.extend_from_slice(trailer);
+                out.extend_from_slice(end.as_bytes());
+            }
+            out.extend_from_slice(end.as_bytes());
+            let len = out.len();
+            (out, len)
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// A valid chunked body, in any pieces and followed by anything (the next request), ends
+    /// exactly where its encoding ends: not a byte sooner, not a byte later.
+    #[test]
+    fn a_chunked_body_ends_exactly_where_it_was_encoded(
+        (encoding, len) in chunked_encoding(),
+        after in prop::collection::vec(any::<u8>(), 0..200),
+        sizes in piece_sizes(),
+    ) {
+        let bytes = [encoding.as_slice(), &after].concat();
+        prop_assert_eq!(decode_chunked(&bytes, &sizes), Ok((len, true)));
+        prop_assert_eq!(decode_chunked(&bytes, &[usize::MAX]), Ok((len, true)));
+    }
+
+    /// Any bytes as a chunked body: never a panic, never more than MAX_BODY of data accepted,
+    /// and the same answer byte by byte, in pieces and at once.
+    #[test]
+    fn any_bytes_as_a_chunked_body_give_the_same_answer_however_split(
+        bytes in prop_oneof![
+            request_like_bytes(),
+            prop::collection::vec(any::<u8>(), 0..3000),
+            prop::collection::vec(select(vec![b'0', b'1', b'f', b'\r', b'\n', b';', b'x', b' ']), 0..400),
+        ],
+        sizes in piece_sizes(),
+    ) {
+        let at_once = decode_chunked(&bytes, &[usize::MAX]);
+        prop_assert_eq!(decode_chunked(&bytes, &sizes), at_once);
+        if bytes.len() <= 1000 {
+            prop_assert_eq!(decode_chunked(&bytes, &[1]), at_once);
+        }
+        if let Ok((taken, _)) = at_once {
+            prop_assert!(taken as u64 <= 4 * MAX_BODY);
+        }
+    }
 }

@@ -177,3 +177,64 @@ fn each_request_is_logged_with_its_thread() {
         .unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains(" conn-1 127.0.0.1:"), "{line}");
 }
+
+/// `Expect: 100-continue`: the client sends the head and waits for a go-ahead before it sends
+/// its body. The server sends `100 Continue` at once (curl would otherwise wait a second for
+/// it), reads the body, and answers. A request refused anyway gets its final status at once,
+/// with no `100 Continue` before it (RFC 9110 §10.1.1).
+#[test]
+fn expect_100_continue_gets_a_go_ahead_at_once() {
+    for bin in STAGES {
+        let stage = start(bin);
+        let mut stream = stage.connect();
+        stream
+            .write_all(
+                b"GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            )
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut go_ahead = [0u8; 25];
+        std::io::Read::read_exact(&mut stream, &mut go_ahead).expect("100 Continue within 0.5 s");
+        assert_eq!(&go_ahead, b"HTTP/1.1 100 Continue\r\n\r\n");
+        stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+        stream.write_all(b"hello").unwrap();
+        let reply = Reply::parse(&read_to_close(&mut stream));
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body, "Hello World\n");
+
+        let refused = stage.exchange(
+            b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        );
+        assert!(
+            refused.starts_with(b"HTTP/1.1 405 "),
+            "{:?}",
+            String::from_utf8_lossy(&refused)
+        );
+    }
+}
+
+/// `/stats` changes with every request, so no cache may keep it: `Cache-Control: no-store`.
+/// The page itself carries no such header.
+#[test]
+fn stats_are_never_cached() {
+    let stage = start(STAGES[0]);
+    assert_eq!(
+        stage.get("/stats").header("Cache-Control"),
+        Some("no-store")
+    );
+    assert_eq!(stage.get("/").header("Cache-Control"), None);
+}
+
+/// `--body-bytes` sets the size of the page: "Hello World\n" repeated, cut at N bytes.
+#[test]
+fn the_body_size_is_a_flag() {
+    let stage = Stage::start(
+        STAGES[0],
+        &["--work-ms", "0", "--quiet", "--body-bytes", "30"],
+    );
+    let reply = stage.get("/");
+    assert_eq!(reply.header("Content-Length"), Some("30"));
+    assert_eq!(reply.body, "Hello World\nHello World\nHello ");
+}

@@ -19,6 +19,8 @@ use common::{close_with_reset, finish_sending, read_until_end, Ending, Reply, St
 /// 30 ms after sending, which leaves 170 ms for a busy machine to be late.
 const WORK_MS: &str = "200";
 const LEAVE_AFTER_MS: u64 = 30;
+/// Half way through the work: long after the server has read the request and started.
+const HALF_CLOSE_AFTER_MS: u64 = 100;
 
 /// "Promptly": far below stage 05's 30 s header deadline, and stages 01-02 have none at all.
 const PROMPTLY: Duration = Duration::from_secs(3);
@@ -58,9 +60,9 @@ fn connect_and_send(stage: &Stage, bytes: &[u8], pause_ms: u64) -> std::net::Tcp
     stream
 }
 
-/// Half-closes after `bytes` and reads what comes back.
-fn half_close_after(stage: &Stage, bytes: &[u8]) -> Seen {
-    let mut stream = connect_and_send(stage, bytes, 0);
+/// Sends `bytes`, waits `pause_ms`, half-closes and reads what comes back.
+fn half_close_after(stage: &Stage, bytes: &[u8], pause_ms: u64) -> Seen {
+    let mut stream = connect_and_send(stage, bytes, pause_ms);
     stream.set_read_timeout(Some(PROMPTLY)).unwrap();
     let started = Instant::now();
     finish_sending(&stream);
@@ -170,32 +172,34 @@ fn cases() -> Vec<Case> {
             errors: 0,
         },
         Case {
-            what: "half-closes after a full request",
-            client: |stage| half_close_after(stage, GET),
+            // Half-closed once the work has started: the blocking stages look for a client
+            // that left only before the work, so it gets its answer.
+            what: "half-closes while its request is worked on",
+            client: |stage| half_close_after(stage, GET, HALF_CLOSE_AFTER_MS),
             seen: Seen::Answer(200),
             errors: 0,
         },
         Case {
             what: "half-closes after a bad request",
-            client: |stage| half_close_after(stage, b"HELLO\r\n\r\n"),
+            client: |stage| half_close_after(stage, b"HELLO\r\n\r\n", 0),
             seen: Seen::Answer(400),
             errors: 0,
         },
         Case {
             what: "half-closes without sending anything",
-            client: |stage| half_close_after(stage, b""),
+            client: |stage| half_close_after(stage, b"", 0),
             seen: Seen::PromptClose,
             errors: 0,
         },
         Case {
             what: "half-closes in the middle of the head",
-            client: |stage| half_close_after(stage, PARTIAL_HEAD),
+            client: |stage| half_close_after(stage, PARTIAL_HEAD, 0),
             seen: Seen::PromptClose,
             errors: 0,
         },
         Case {
             what: "half-closes in the middle of the body",
-            client: |stage| half_close_after(stage, PARTIAL_BODY),
+            client: |stage| half_close_after(stage, PARTIAL_BODY, 0),
             seen: Seen::PromptClose,
             errors: 0,
         },

@@ -47,7 +47,10 @@ fn flags_are_explained_and_checked() {
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8(bad.stderr).unwrap();
     assert!(
-        stderr.starts_with("01_single: unknown flag '--max-conns'\n"),
+        stderr.starts_with(
+            "01_single: unknown flag '--max-conns' (not in this stage; 03_semaphore, \
+             06_event_loop and 07_keep_alive have it)\n"
+        ),
         "{stderr}"
     );
 }

@@ -76,3 +76,53 @@ fn idle_clients_starve_the_pool() {
     assert_eq!(reply.status, 200);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// A client that sends two requests in one write and then neither reads nor closes (what
+/// `slowhttptest -X -k 2` does) is answered once, and then costs its worker only a short
+/// lingering close: while bytes keep coming the worker drains them, but a pause of 50 ms ends
+/// the linger, instead of a flat 500 ms. With one worker, a normal client behind two such
+/// clients waits about 2 x 50 ms, not 2 x 500 ms.
+#[test]
+fn a_client_that_pipelines_and_waits_holds_a_worker_only_briefly() {
+    let stage = Stage::start(
+        BIN,
+        &[
+            "--workers",
+            "1",
+            "--queue",
+            "4",
+            "--work-ms",
+            "0",
+            "--quiet",
+        ],
+    );
+    let two = b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    let mut pipeliners: Vec<_> = (0..2)
+        .map(|_| {
+            let mut stream = stage.connect();
+            stream.write_all(two).unwrap();
+            stream
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(20));
+    let started = Instant::now();
+    let mut normal = stage.connect();
+    normal
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let reply = Reply::parse(&read_to_close(&mut normal));
+    let took = started.elapsed();
+    assert_eq!(reply.status, 200);
+    assert!(
+        took < Duration::from_millis(700),
+        "waited {took:?} behind two lingering closes"
+    );
+    for stream in &mut pipeliners {
+        let reply = Reply::parse(&read_to_close(stream));
+        assert_eq!(reply.status, 200);
+        assert_eq!(
+            reply.body, "Hello World\n",
+            "one response, nothing after it"
+        );
+    }
+}

@@ -107,3 +107,64 @@ fn work_longer_than_the_deadline_is_still_served() {
     assert_eq!(stage.get("/").status, 200);
     assert_eq!(stage.stats()["timeouts"], 0);
 }
+
+/// The deadline covers the whole request, head and body: a client whose head arrives at once
+/// but whose body trickles is cut at the same deadline, and the log shows its request line
+/// (it used to show "-", as if no request had come).
+#[test]
+fn a_slow_body_is_cut_at_the_same_deadline() {
+    let stage = Stage::start(BIN, &["--header-timeout-ms", "1000", "--work-ms", "0"]);
+    let mut client = stage.connect();
+    client.set_nodelay(true).unwrap();
+    let started = Instant::now();
+    client
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+        .unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut answer = Vec::new();
+    for _ in 0..50 {
+        if client.write_all(b"b").is_err() {
+            break;
+        }
+        let mut chunk = [0u8; 1024];
+        match client.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(_) => continue,
+        }
+    }
+    answer.extend(read_to_close(&mut client));
+    let took = started.elapsed();
+    assert_eq!(Reply::parse(&answer).status, 408);
+    assert!(took >= Duration::from_millis(800), "cut early: {took:?}");
+    assert!(took <= Duration::from_millis(2500), "cut late: {took:?}");
+    assert!(
+        stage.wait_for_log("\"GET /slow HTTP/1.1\" 408"),
+        "{}",
+        stage.stderr()
+    );
+}
+
+/// A well-behaved `Expect: 100-continue` client is not cut by a short deadline: it gets its
+/// go-ahead at once, so it sends its body at once.
+#[test]
+fn expect_100_continue_beats_a_short_deadline() {
+    let stage = Stage::start(
+        BIN,
+        &["--header-timeout-ms", "300", "--work-ms", "0", "--quiet"],
+    );
+    let mut client = stage.connect();
+    client
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        )
+        .unwrap();
+    let mut go_ahead = [0u8; 25];
+    client.read_exact(&mut go_ahead).unwrap();
+    assert_eq!(&go_ahead, b"HTTP/1.1 100 Continue\r\n\r\n");
+    client.write_all(b"abc").unwrap();
+    assert_eq!(Reply::parse(&read_to_close(&mut client)).status, 200);
+    assert_eq!(stage.stats()["timeouts"], 0);
+}

@@ -33,8 +33,8 @@ fn answer(bytes: &[u8], piece: usize) -> (String, usize) {
         piece,
         handed_out: 0,
     };
-    let mut buf = Vec::new();
-    let answer = match http::read_request(&mut reader, &mut buf) {
+    let mut input = http::Input::new();
+    let answer = match http::read_request(&mut reader, &mut input) {
         Ok((request, _)) => format!("{request:?}"),
         Err(ReadError::Rejected(rejection)) => format!("{}", rejection.status.code()),
         Err(other) => format!("{other:?}"),

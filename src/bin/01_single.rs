@@ -26,12 +26,17 @@ fn main() -> Result<ExitCode, StartError> {
     let listener = listener::bind(config.addr, config.backlog)
         .map_err(|e| StartError::Bind(config.addr, e))?;
     let server = Server::start(STAGE, config, &listener)?;
-    server.announce(&listener);
+    server.announce();
 
     let mut backoff = AcceptBackoff::new();
     loop {
         // Take the next connection from the backlog, waiting if there is none.
-        let (stream, peer) = match listener.accept() {
+        let accepted = listener.accept();
+        // Ctrl-C closes the listener, which ends a blocked accept() (see shutdown.rs).
+        if server.shutting_down() {
+            break;
+        }
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // One failed accept never closes the cafe: log it, pause, try again.
             Err(e) => {
@@ -39,10 +44,6 @@ fn main() -> Result<ExitCode, StartError> {
                 continue;
             }
         };
-        // Ctrl-C wakes a blocked accept() with a connection of its own (see shutdown.rs).
-        if server.shutting_down() {
-            break;
-        }
         // Serve it right here, on the main thread: nobody else is accepted meanwhile.
         handle_connection(server.open(stream, peer));
     }

@@ -30,12 +30,17 @@ fn main() -> Result<ExitCode, StartError> {
     let listener = listener::bind(config.addr, config.backlog)
         .map_err(|e| StartError::Bind(config.addr, e))?;
     let server = Server::start(STAGE, config, &listener)?;
-    server.announce(&listener);
+    server.announce();
 
     let mut backoff = AcceptBackoff::new();
     loop {
         // Take the next connection from the backlog, waiting if there is none.
-        let (stream, peer) = match listener.accept() {
+        let accepted = listener.accept();
+        // Ctrl-C closes the listener, which ends a blocked accept() (see shutdown.rs).
+        if server.shutting_down() {
+            break;
+        }
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // One failed accept never closes the cafe: log it, pause, try again.
             Err(e) => {
@@ -43,18 +48,16 @@ fn main() -> Result<ExitCode, StartError> {
                 continue;
             }
         };
-        // Ctrl-C wakes a blocked accept() with a connection of its own (see shutdown.rs).
-        if server.shutting_down() {
-            break;
-        }
         // Hand the connection to a thread of its own and go straight back to accept().
         let conn = server.open(stream, peer);
         let spawned = thread::Builder::new()
             .name(format!("conn-{}", conn.id))
             .spawn(move || handle_connection(conn));
         // Out of threads or memory: this one customer is turned away, the cafe stays open.
+        // The next would be turned away too, so pause before accepting again.
         if let Err(e) = spawned {
             server.connection_error(peer, "cannot start a thread", &e);
+            backoff.pause();
         }
     }
     Ok(server.finish())

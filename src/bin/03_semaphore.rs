@@ -34,7 +34,7 @@ fn main() -> Result<ExitCode, StartError> {
         .map_err(|e| StartError::Bind(config.addr, e))?;
     let permits = Semaphore::new(config.max_conns);
     let server = Server::start(STAGE, config, &listener)?;
-    server.announce(&listener);
+    server.announce();
 
     let mut backoff = AcceptBackoff::new();
     loop {
@@ -44,7 +44,12 @@ fn main() -> Result<ExitCode, StartError> {
         // every waiting client as an open socket in our process, with no bound at all.
         let permit = permits.acquire();
         // Take the next connection from the backlog, waiting if there is none.
-        let (stream, peer) = match listener.accept() {
+        let accepted = listener.accept();
+        // Ctrl-C closes the listener, which ends a blocked accept() (see shutdown.rs).
+        if server.shutting_down() {
+            break;
+        }
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // One failed accept never closes the cafe: log it, pause, try again.
             Err(e) => {
@@ -52,10 +57,6 @@ fn main() -> Result<ExitCode, StartError> {
                 continue;
             }
         };
-        // Ctrl-C wakes a blocked accept() with a connection of its own (see shutdown.rs).
-        if server.shutting_down() {
-            break;
-        }
         // Hand the connection to a thread of its own and go straight back to accept().
         let conn = server.open(stream, peer);
         let spawned = thread::Builder::new()
@@ -67,8 +68,10 @@ fn main() -> Result<ExitCode, StartError> {
                 drop(permit);
             });
         // Out of threads or memory: this one customer is turned away, the cafe stays open.
+        // The next would be turned away too, so pause before accepting again.
         if let Err(e) = spawned {
             server.connection_error(peer, "cannot start a thread", &e);
+            backoff.pause();
         }
     }
     Ok(server.finish())

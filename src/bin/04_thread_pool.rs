@@ -44,7 +44,7 @@ fn main() -> Result<ExitCode, StartError> {
     // rayon's own queue has no limit; this semaphore is what bounds it.
     let permits = Semaphore::new(config.workers + config.queue);
     let server = Server::start(STAGE, config, &listener)?;
-    server.announce(&listener);
+    server.announce();
 
     let mut backoff = AcceptBackoff::new();
     loop {
@@ -52,7 +52,12 @@ fn main() -> Result<ExitCode, StartError> {
         // queue leaves new clients in the kernel's listen backlog, not in our memory.
         let permit = permits.acquire();
         // Take the next connection from the backlog, waiting if there is none.
-        let (stream, peer) = match listener.accept() {
+        let accepted = listener.accept();
+        // Ctrl-C closes the listener, which ends a blocked accept() (see shutdown.rs).
+        if server.shutting_down() {
+            break;
+        }
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // One failed accept never closes the cafe: log it, pause, try again.
             Err(e) => {
@@ -60,10 +65,6 @@ fn main() -> Result<ExitCode, StartError> {
                 continue;
             }
         };
-        // Ctrl-C wakes a blocked accept() with a connection of its own (see shutdown.rs).
-        if server.shutting_down() {
-            break;
-        }
         // Put the connection on the pool's queue; the first free worker takes it.
         let conn = server.open(stream, peer);
         pool.spawn(move || {

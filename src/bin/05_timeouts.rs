@@ -51,11 +51,11 @@ fn main() -> Result<ExitCode, StartError> {
     // rayon's own queue has no limit; this semaphore is what bounds it.
     let permits = Semaphore::new(config.workers + config.queue);
     let deadlines = Deadlines {
-        header: config.header_timeout,
+        request: config.header_timeout,
         write: config.write_timeout,
     };
     let server = Server::start(STAGE, config, &listener)?;
-    server.announce(&listener);
+    server.announce();
 
     let mut backoff = AcceptBackoff::new();
     loop {
@@ -63,7 +63,12 @@ fn main() -> Result<ExitCode, StartError> {
         // queue leaves new clients in the kernel's listen backlog, not in our memory.
         let permit = permits.acquire();
         // Take the next connection from the backlog, waiting if there is none.
-        let (stream, peer) = match listener.accept() {
+        let accepted = listener.accept();
+        // Ctrl-C closes the listener, which ends a blocked accept() (see shutdown.rs).
+        if server.shutting_down() {
+            break;
+        }
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // One failed accept never closes the cafe: log it, pause, try again.
             Err(e) => {
@@ -71,10 +76,6 @@ fn main() -> Result<ExitCode, StartError> {
                 continue;
             }
         };
-        // Ctrl-C wakes a blocked accept() with a connection of its own (see shutdown.rs).
-        if server.shutting_down() {
-            break;
-        }
         // Put the connection on the pool's queue with its deadlines; a client that keeps
         // a worker waiting past them is answered 408 and closed.
         let conn = server.open(stream, peer).with_deadlines(deadlines);

@@ -34,7 +34,8 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct Stage {
     child: Child,
     pub addr: SocketAddr,
-    stdout: BufReader<ChildStdout>,
+    /// `None` once the test has closed it, to see the stage cope with a closed stdout.
+    stdout: Option<BufReader<ChildStdout>>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -95,9 +96,15 @@ impl Stage {
         Stage {
             child,
             addr,
-            stdout,
+            stdout: Some(stdout),
             stderr,
         }
+    }
+
+    /// Closes our end of the stage's stdout, as `stage | head -1` does once it has its line:
+    /// from now on every write to stdout fails with EPIPE.
+    pub fn close_stdout(&mut self) {
+        self.stdout = None;
     }
 
     pub fn pid(&self) -> u32 {
@@ -153,8 +160,13 @@ impl Stage {
 
     /// Sends SIGINT, as Ctrl-C in a terminal does.
     pub fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    /// Sends the signal `name` (`INT`, `TERM`, `HUP`) with kill(1).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -166,7 +178,9 @@ impl Stage {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut rest = String::new();
-                self.stdout.read_to_string(&mut rest).unwrap();
+                if let Some(stdout) = self.stdout.as_mut() {
+                    stdout.read_to_string(&mut rest).unwrap();
+                }
                 return (status, rest);
             }
             assert!(
