@@ -17,7 +17,9 @@ usage() {
 Usage: ./load_test.sh [OPTIONS] [STAGE...] [-- STAGE FLAGS...]
 
 Puts each stage under the same load and prints one comparison table: req/s, latency
-(p50, p99, max), errors, peak requests in flight, peak threads and peak memory (RSS).
+(p50, p99, max), errors, requests unfinished when time was up, peak requests in flight,
+peak threads and peak memory (RSS). While a stage runs, a live view on the terminal shows
+the queue outside its door, the clients inside and the answers so far.
 
   STAGE...             stages to run, by name or number (03_semaphore, 03); default: all.
                        A single stage is shown in detail, with its latency histogram.
@@ -25,42 +27,78 @@ Load (passed to loadgen; see `cargo run --release -p loadgen -- --help`):
   --scenario S         normal: --clients healthy clients
                        flood: --flood clients at once, to see threads pile up in stage 02
                        idle: --clients healthy clients while --idle connections send nothing,
-                       to see stage 04 starve and stage 05 recover   [default: normal]
+                       to see stage 04 starve and stage 05 recover
+                       siege: --clients healthy clients among --idle idle and --trickle
+                       trickling connections that come back as soon as they are cut, to see
+                       even stage 05 suffer (and an event loop not)
+                       held: --clients healthy clients while --held idle connections are
+                       held open, far more than a thread per connection can serve
+                       [default: normal]
   --clients N          healthy clients; enough to keep 02 busy and make 01 queue [default: 50]
   --flood N            clients in the flood scenario [default: 1000]
-  --idle K             idle connections in the idle scenario; more than the 4 workers [default: 8]
-  --idle-reconnect     idle connections cut by the server connect again at once
+  --idle K             idle connections in idle and siege; more than the 4 workers [default: 8]
+  --idle-reconnect     in idle: idle connections cut by the server connect again at once
+                       (always so in siege)
+  --trickle T          in siege: connections that send a request one byte at a time
+                       [default: 8, with the idle ones four times the 4 workers]
+  --trickle-ms MS      in siege: the pause between two bytes of a trickled request
+                       [default: 200: 16 s for a request, far past 05's header deadline]
+  --held N             in held: idle connections held open, from one loadgen thread
+                       [default: 10000; the soft open-file limit is raised to the hard one,
+                       which must leave room for them in loadgen and in the stage]
+  --keep-alive         HTTP/1.1 persistent connections: each client reuses its connection
+                       while the server keeps it open (stages 01-05 close after each answer)
+  --rate R             open loop: R requests per second in all, on a timetable whatever the
+                       server does, latency counted from when each was due; --clients are
+                       the connections to send them, so make it above R x latency
+                       [default: none, the closed loop: next request once the last is in]
   --requests N         stop each run after N requests [default: none, runs are timed]
   --duration S         seconds per stage [default: 8, so five stages take about a minute;
                        none if only --requests is given]
 Stages:
-  --work-ms MS         simulated work per request, the same for every stage; short enough for
-                       a fast table, long enough that stage 01 visibly serves one at a time
-                       [default: 20]
+  --work-ms MS         simulated work per request that waits, the same for every stage; short
+                       enough for a fast table, long enough that stage 01 visibly serves one
+                       at a time [default: 20]
+  --cpu-ms MS          simulated work per request that computes (a busy loop on the serving
+                       thread), for every stage whose --help lists it [default: none, the
+                       stage's own]
   -- FLAGS...          more flags for the stages, e.g. -- --workers 8. Each stage gets only the
                        flags its --help lists; the others are skipped with a note.
                        Every stage is started with --addr 127.0.0.1:0 --work-ms MS --quiet
                        --drain-ms 2000, and 05 with --header-timeout-ms 1000 too, so that idle
                        connections are cut within a run (give -- --header-timeout-ms 5000 for
                        the stage's own default).
+Output:
+  --csv FILE           also write the rows to FILE, with the columns stage, scenario, clients,
+                       requests, ok, errors, unfinished, rps, p50_ms, p90_ms, p99_ms, max_ms,
+                       peak_threads, peak_rss_kb, not_started, late, connections, retries
+  --trace DIR          one CSV row per request of every client, in DIR/STAGE.trace.csv
+                       (DIR is created; columns in loadgen/README.md)
+  --series DIR         each run sampled every 100 ms, in DIR/STAGE.series.csv
+  --no-live            no live view (there is none either when stderr is not a terminal;
+                       runs longer than 5 s then print a progress line every 5 s)
 Other:
   --url URL            load a server you started yourself (e.g. http://127.0.0.1:1729/);
                        nothing is built but loadgen, nothing is started
   --pid PID            with --url: the server's process id, for peak threads and RSS
-  --csv FILE           also write the rows to FILE, with the columns stage, scenario, clients,
-                       requests, ok, errors, rps, p50_ms, p90_ms, p99_ms, max_ms,
-                       peak_threads, peak_rss_kb
   --no-build           use the binaries already built
   -h, --help           print this help
 
 Peak threads and RSS come from /proc/PID/status (Linux), sampled by loadgen during the run;
 "n/a" elsewhere, or with --url and no --pid. Peak in flight is the stage's own count, from
-its /stats or its summary line on exit. All traffic stays on 127.0.0.1.
+its /stats or its summary line on exit. Unfinished requests were still waiting for their
+answer when the run's time was up: neither served nor failed. All traffic stays on
+127.0.0.1.
 
 Examples:
-  ./load_test.sh                                   all five stages, normal load, ~1 minute
+  ./load_test.sh                                   all stages, normal load, ~1 minute
   ./load_test.sh --scenario flood                  watch stage 02's threads
   ./load_test.sh --scenario idle 04 05             stage 04 starves, stage 05 recovers
+  ./load_test.sh --scenario siege 05               idlers that come back: even 05 starves
+  ./load_test.sh --scenario held --held 2000 04 05 2000 held connections (default 10000)
+  ./load_test.sh --keep-alive --clients 20         a connection per client, if the stage agrees
+  ./load_test.sh --rate 400 --clients 100 01 02    an open loop: 01's queue shows as latency
+  ./load_test.sh --trace traces --series series 03 every request and every 100 ms, as CSV
   ./load_test.sh 03_semaphore -- --max-conns 16    one stage in detail, with a flag of its own
   ./load_test.sh --url http://127.0.0.1:1729/ --pid "$(pgrep -n 01_single)"
 EOF
@@ -73,10 +111,19 @@ clients=""
 flood=""
 idle=""
 idle_reconnect=0
+trickle=""
+trickle_ms=""
+held=""
+keep_alive=0
+rate=""
 requests=""
 duration=""
 work_ms=20
+cpu_ms=""
 csv=""
+trace_dir=""
+series_dir=""
+live=1
 url=""
 pid=""
 build=1
@@ -108,21 +155,44 @@ while [[ $# -gt 0 ]]; do
 		need_value "$arg" "$@"
 		scenario=$1
 		shift
-		[[ $scenario =~ ^(normal|flood|idle)$ ]] || die "--scenario is normal, flood or idle, not '$scenario'"
+		[[ $scenario =~ ^(normal|flood|idle|siege|held)$ ]] ||
+			die "--scenario is normal, flood, idle, siege or held, not '$scenario'"
 		;;
-	--clients | --flood | --idle | --requests | --work-ms | --pid)
+	--clients | --flood | --idle | --trickle | --trickle-ms | --held | --requests | --work-ms | --cpu-ms | --pid)
 		need_value "$arg" "$@"
 		whole_number "$arg" "$1"
 		case $arg in
 		--clients) clients=$1 ;;
 		--flood) flood=$1 ;;
 		--idle) idle=$1 ;;
+		--trickle) trickle=$1 ;;
+		--trickle-ms) trickle_ms=$1 ;;
+		--held) held=$1 ;;
 		--requests) requests=$1 ;;
 		--work-ms) work_ms=$1 ;;
+		--cpu-ms) cpu_ms=$1 ;;
 		--pid) pid=$1 ;;
 		esac
 		shift
 		;;
+	--rate)
+		need_value "$arg" "$@"
+		[[ $1 =~ ^[0-9]+([.][0-9]+)?$ && ! $1 =~ ^0+([.]0+)?$ ]] ||
+			die "'--rate' expects requests per second above 0, e.g. 200 or 0.5, not '$1'"
+		rate=$1
+		shift
+		;;
+	--trace | --series)
+		need_value "$arg" "$@"
+		[[ -n $1 ]] || die "'$arg' needs a directory"
+		case $arg in
+		--trace) trace_dir=$1 ;;
+		--series) series_dir=$1 ;;
+		esac
+		shift
+		;;
+	--keep-alive) keep_alive=1 ;;
+	--no-live) live=0 ;;
 	--duration)
 		need_value "$arg" "$@"
 		[[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]] || die "'--duration' expects seconds, e.g. 8 or 2.5, not '$1'"
@@ -152,7 +222,12 @@ done
 
 # The same rules loadgen applies, checked before any server is started.
 [[ -z $flood || $scenario == flood ]] || die "--flood applies to --scenario flood"
-[[ -z $idle && $idle_reconnect == 0 || $scenario == idle ]] || die "--idle and --idle-reconnect apply to --scenario idle"
+[[ -z $idle || $scenario =~ ^(idle|siege)$ ]] || die "--idle applies to --scenario idle or siege"
+[[ $idle_reconnect == 0 || $scenario == idle ]] ||
+	die "--idle-reconnect applies to --scenario idle (in siege it is always on)"
+[[ -z $trickle && -z $trickle_ms || $scenario == siege ]] ||
+	die "--trickle and --trickle-ms apply to --scenario siege"
+[[ -z $held || $scenario == held ]] || die "--held applies to --scenario held"
 [[ -z $clients || $scenario != flood ]] || die "in --scenario flood the number of clients is --flood N"
 [[ -z $pid || -n $url ]] || die "--pid goes with --url; for the stages it starts the script knows their pids"
 [[ -z $url || ${#stages_wanted[@]} -eq 0 ]] || die "give either --url or stage names, not both"
@@ -162,6 +237,9 @@ fi
 clients=${clients:-50}
 flood=${flood:-1000}
 idle=${idle:-8}
+trickle=${trickle:-8}
+trickle_ms=${trickle_ms:-200}
+held=${held:-10000}
 
 cd "$(dirname "$0")"
 
@@ -184,8 +262,19 @@ if [[ $build == 1 ]]; then
 fi
 locate_binaries # sets bin_dir and loadgen, wherever Cargo put them
 
-# A flood needs a file descriptor per connection on both sides: lift the soft limit.
+# A flood, or held connections, need a file descriptor per connection on both sides (loadgen
+# and the stage inherit this limit): lift the soft limit to the hard one.
 ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+if [[ $scenario == held ]]; then
+	# Each side holds every connection, plus the healthy clients and a few files of its own.
+	fds_needed=$((held + clients + 64))
+	fds_limit=$(ulimit -Sn)
+	if [[ $fds_limit != unlimited && $fds_limit -lt $fds_needed ]]; then
+		note "note: the open-file limit is $fds_limit (ulimit -Hn $(ulimit -Hn)), below the $fds_needed that --held $held needs in loadgen and in each stage; only root can raise the hard limit, so connects beyond it will fail"
+	fi
+fi
+[[ -z $trace_dir ]] || mkdir -p -- "$trace_dir" || die "cannot create $trace_dir"
+[[ -z $series_dir ]] || mkdir -p -- "$series_dir" || die "cannot create $series_dir"
 
 # ---- cleanup -------------------------------------------------------------------------------
 
@@ -249,10 +338,12 @@ add_row() { # stage json_file summary_file
 	if [[ $in_flight == n/a ]]; then
 		in_flight=$(json_get "$json" server_peak_in_flight)
 	fi
-	local rps ok errors sent p50 p90 p99 max threads rss
+	local rps ok errors unfinished sent p50 p90 p99 max threads rss
+	local not_started late connections retries extra=""
 	rps=$(json_get "$json" rps)
 	ok=$(json_get "$json" ok)
 	errors=$(json_get "$json" failed)
+	unfinished=$(json_get "$json" unfinished)
 	sent=$(json_get "$json" sent)
 	p50=$(json_get "$json" p50_ms)
 	p90=$(json_get "$json" p90_ms)
@@ -260,15 +351,30 @@ add_row() { # stage json_file summary_file
 	max=$(json_get "$json" max_ms)
 	threads=$(json_get "$json" peak_threads)
 	rss=$(json_get "$json" peak_rss_kb)
-	table_rows+=("$(printf '%-20s %9.1f %10s %10s %10s %7s %10s %8s %10s' \
+	not_started=$(json_get "$json" not_started)
+	late=$(json_get "$json" late)
+	connections=$(json_get "$json" connections)
+	retries=$(json_get "$json" retries)
+	# The columns that only mean something in the open loop, or with keep-alive.
+	[[ -z $rate ]] || extra+=$(printf ' %11s' "$not_started")
+	[[ $keep_alive == 0 ]] || extra+=$(printf ' %8s' "$(per_connection "$sent" "$connections")")
+	table_rows+=("$(printf '%-20s %9.1f %10s %10s %10s %7s %10s %10s %8s %10s' \
 		"$stage" "$rps" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(fmt_ms "$max")" \
-		"$errors" "$in_flight" "$threads" "$(fmt_mib "$rss")")")
-	csv_rows+=("$stage,$scenario,$(json_get "$json" clients),$sent,$ok,$errors,$rps,$p50,$p90,$p99,$max,$threads,$rss")
-	note "$(printf '   %s: %.1f req/s, %s ok, %s errors, p99 %s' "$stage" "$rps" "$ok" "$errors" "$(fmt_ms "$p99")")"
+		"$errors" "$unfinished" "$in_flight" "$threads" "$(fmt_mib "$rss")")$extra")
+	csv_rows+=("$stage,$scenario,$(json_get "$json" clients),$sent,$ok,$errors,$unfinished,$rps,$p50,$p90,$p99,$max,$threads,$rss,$not_started,$late,$connections,$retries")
+	note "$(printf '   %s: %.1f req/s, %s ok, %s errors, %s unfinished, p99 %s' \
+		"$stage" "$rps" "$ok" "$errors" "$unfinished" "$(fmt_ms "$p99")")"
 }
 
-# Runs loadgen with the chosen scenario against a URL; its report goes to report_file.
-run_loadgen() { # url json_file report_file [pid]
+# Requests per connection, one decimal; n/a without connections.
+per_connection() { # sent connections
+	[[ $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || { printf 'n/a'; return; }
+	awk -v s="$1" -v c="$2" 'BEGIN { printf "%.1f", s / c }'
+}
+
+# Runs loadgen with the chosen scenario against a URL; its report goes to report_file, its
+# trace and series (if asked) to DIR/NAME.trace.csv and DIR/NAME.series.csv.
+run_loadgen() { # url json_file report_file name [pid]
 	local args=(--url "$1" --scenario "$scenario" --json-file "$2")
 	case $scenario in
 	flood) args+=(--flood "$flood") ;;
@@ -276,11 +382,18 @@ run_loadgen() { # url json_file report_file [pid]
 		args+=(--clients "$clients" --idle "$idle")
 		[[ $idle_reconnect == 0 ]] || args+=(--idle-reconnect)
 		;;
+	siege) args+=(--clients "$clients" --idle "$idle" --trickle "$trickle" --trickle-ms "$trickle_ms") ;;
+	held) args+=(--clients "$clients" --held "$held") ;;
 	*) args+=(--clients "$clients") ;;
 	esac
 	[[ -z $requests ]] || args+=(--requests "$requests")
 	[[ -z $duration ]] || args+=(--duration "$duration")
-	[[ -z ${4:-} ]] || args+=(--pid "$4")
+	[[ -z $rate ]] || args+=(--rate "$rate")
+	[[ $keep_alive == 0 ]] || args+=(--keep-alive)
+	[[ $live == 1 ]] || args+=(--no-live)
+	[[ -z $trace_dir ]] || args+=(--trace "$trace_dir/$4.trace.csv")
+	[[ -z $series_dir ]] || args+=(--series "$series_dir/$4.series.csv")
+	[[ -z ${5:-} ]] || args+=(--pid "$5")
 	# In the background, so that Ctrl-C reaches the trap at once instead of after the run;
 	# the trap then stops loadgen with everything else.
 	"$loadgen" "${args[@]}" >"$3" &
@@ -296,18 +409,30 @@ run_loadgen() { # url json_file report_file [pid]
 case $scenario in
 flood) load="$flood clients at once" ;;
 idle) load="$clients clients + $idle idle connections$([[ $idle_reconnect == 0 ]] || printf ' (reconnecting)')" ;;
+siege) load="$clients clients + $idle idle + $trickle trickling connections (reconnecting)" ;;
+held) load="$clients clients + $held held connections" ;;
 *) load="$clients clients" ;;
 esac
+[[ -z $rate ]] || load+=", open loop at $rate req/s"
+[[ $keep_alive == 0 ]] || load+=", keep-alive"
 limit=${duration:+$duration s}
 limit=${requests:+$requests requests${limit:+ or }}$limit
 
 if [[ -n $url ]]; then
 	note "== loading $url: scenario $scenario, $load, $limit"
-	run_loadgen "$url" "$workdir/url.json" "$workdir/url.txt" "$pid" ||
+	run_loadgen "$url" "$workdir/url.json" "$workdir/url.txt" server "$pid" ||
 		die "loadgen could not load $url (see above)"
 	cat "$workdir/url.txt"
 	name=$(json_get "$workdir/url.json" server_stage)
 	[[ $name != n/a ]] || name=server
+	# Named after the stage once /stats has said which one it is.
+	for dir_kind in "$trace_dir:trace" "$series_dir:series"; do
+		dir=${dir_kind%:*}
+		kind=${dir_kind##*:}
+		if [[ -n $dir && $name != server && -f $dir/server.$kind.csv ]]; then
+			mv -f -- "$dir/server.$kind.csv" "$dir/$name.$kind.csv"
+		fi
+	done
 	add_row "$name" "$workdir/url.json" ""
 	runs_heading="against $url"
 else
@@ -316,9 +441,10 @@ else
 		note "== $stage: scenario $scenario, $load, $limit"
 		stage_flags=()
 		add_flags_for "$stage" quiet "${base_flags[@]}"
+		[[ -z $cpu_ms ]] || add_flags_for "$stage" loud --cpu-ms "$cpu_ms"
 		add_flags_for "$stage" loud "${user_flags[@]+"${user_flags[@]}"}"
 		start_stage "$stage" "$stage" "${stage_flags[@]}" # output in $workdir/$stage.out
-		if ! run_loadgen "$stage_url" "$workdir/$stage.json" "$workdir/$stage.txt" "$stage_pid"; then
+		if ! run_loadgen "$stage_url" "$workdir/$stage.json" "$workdir/$stage.txt" "$stage" "$stage_pid"; then
 			die "loadgen failed against $stage (see above)"
 		fi
 		stop_stage
@@ -334,17 +460,22 @@ fi
 
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
 printf '\nscenario %s: %s, %s per run; %s (%s cores)\n\n' "$scenario" "$load" "$limit" "$runs_heading" "$cores"
-printf '%-20s %9s %10s %10s %10s %7s %10s %8s %10s\n' \
-	stage req/s p50 p99 max errors "in flight" threads RSS
+header=$(printf '%-20s %9s %10s %10s %10s %7s %10s %10s %8s %10s' \
+	stage req/s p50 p99 max errors unfinished "in flight" threads RSS)
+[[ -z $rate ]] || header+=$(printf ' %11s' "not started")
+[[ $keep_alive == 0 ]] || header+=$(printf ' %8s' "req/conn")
+printf '%s\n' "$header"
 for row in "${table_rows[@]}"; do
 	printf '%s\n' "$row"
 done
 
 if [[ -n $csv ]]; then
 	{
-		echo "stage,scenario,clients,requests,ok,errors,rps,p50_ms,p90_ms,p99_ms,max_ms,peak_threads,peak_rss_kb"
+		echo "stage,scenario,clients,requests,ok,errors,unfinished,rps,p50_ms,p90_ms,p99_ms,max_ms,peak_threads,peak_rss_kb,not_started,late,connections,retries"
 		printf '%s\n' "${csv_rows[@]}"
 	} >"$csv"
 	note "rows written to $csv"
 fi
+[[ -z $trace_dir ]] || note "traces in $trace_dir/"
+[[ -z $series_dir ]] || note "series in $series_dir/"
 note "done in ${SECONDS} s"

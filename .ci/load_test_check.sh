@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # .ci/load_test_check.sh: a quick run of ./load_test.sh whose numbers must show each stage's
 # idea. Three short runs (about 30 s after the release build), checked from their CSV rows:
-#   normal  every stage answers, with zero errors, and stage 02 is faster than stage 01;
+#   normal  every stage answers, with zero errors and none unfinished, and stage 02 is faster
+#           than stage 01;
 #   flood   stage 04's thread count stays flat under 200 clients while stage 02's grows;
 #   idle    with 8 idle connections stage 04 serves nobody, stage 05 (deadlines) serves.
 # The bounds are structural (counts, thread numbers, "more than"), not timings, so a busy
@@ -74,6 +75,8 @@ for stage in "${stages[@]}"; do
 	check "normal: $stage has exactly one row" equal "$(value "$normal" "$stage" stage)" "$stage"
 	check "normal: $stage answered all 200 requests" equal "$(value "$normal" "$stage" ok)" 200
 	check "normal: $stage had zero errors" equal "$(value "$normal" "$stage" errors)" 0
+	# The column is there (a missing one reads as empty) and a --requests run has none.
+	check "normal: $stage left no request unfinished" equal "$(value "$normal" "$stage" unfinished)" 0
 done
 rps01=$(value "$normal" 01_single rps)
 rps02=$(value "$normal" 02_thread_per_conn rps)

@@ -1,4 +1,5 @@
-//! One request, the client's half of the conversation: connect, send, read, close.
+//! One request, the client's half of the conversation: connect (or reuse the connection
+//! kept from the last one), send, read, and close unless the connection is kept.
 //!
 //! This is what a stage's `handle_connection` talks to. Every step has a deadline, because
 //! a load generator that waits forever on one stuck server measures nothing: the connect
@@ -7,12 +8,14 @@
 //!
 //! A successful request allocates nothing: the request bytes are built once per run and the
 //! read buffer once per client thread, so the generator spends its time in the kernel, like
-//! the server.
+//! the server. It does read the clock at each step ([`Phases`]), a few tens of nanoseconds
+//! each, so that `--trace` can say where the time went.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::board::{Slot, State};
 use crate::response::{self, Head};
 
 /// Why a request failed, in the words of the report.
@@ -95,22 +98,113 @@ pub struct Target<'a> {
     pub addr: SocketAddr,
     pub request: &'a [u8],
     pub connect_timeout: Duration,
+    /// Keep the connection for the next request when the server allows it (`--keep-alive`;
+    /// `request` then has no `Connection: close`).
+    pub keep_alive: bool,
 }
 
-/// Sends one request and reads its whole response, all before `deadline`. Returns the status
-/// of a 2xx response; any other status is [`Failure::BadStatus`].
-///
-/// `buf` is the caller's, reused for every request; the response head must fit in it.
-pub fn get(target: &Target<'_>, deadline: Instant, buf: &mut [u8]) -> Result<u16, Failed> {
-    let stream = connect(target.addr, target.connect_timeout, deadline)?;
-    (&stream).write_all(target.request)?;
-    let head = read_response(&stream, deadline, buf)?;
-    if (200..300).contains(&head.status) {
-        Ok(head.status)
-    } else {
-        Err(failed(Failure::BadStatus, "status is not 2xx"))
+/// When each step of one request happened, for `--trace`; `None` for a step not reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// Sent over a connection kept from the previous request.
+    pub reused: bool,
+    pub connect: Option<Instant>,
+    pub connected: Option<Instant>,
+    pub sent: Option<Instant>,
+    pub first_byte: Option<Instant>,
+    /// The status line's code, whatever it was.
+    pub status: Option<u16>,
+}
+
+/// One healthy client's side of the conversation: its connection, when it keeps one, and
+/// its read buffer, both kept from one request to the next.
+#[derive(Debug)]
+pub struct Client<'a> {
+    target: Target<'a>,
+    /// The connection the last response left open, with `--keep-alive`.
+    kept: Option<TcpStream>,
+    buf: Vec<u8>,
+    /// Connections this client opened (handshakes the server had to do).
+    pub connections: u64,
+    /// Requests sent again on a fresh connection because the server had closed the kept one.
+    pub retries: u64,
+}
+
+impl<'a> Client<'a> {
+    /// `buffer` bytes must hold a response head.
+    pub fn new(target: Target<'a>, buffer: usize) -> Client<'a> {
+        Client {
+            target,
+            kept: None,
+            buf: vec![0; buffer.max(1)],
+            connections: 0,
+            retries: 0,
+        }
     }
-    // `stream` is dropped here, which closes the socket: one request per connection.
+
+    /// Sends one request and reads its whole response, all before `deadline`. Returns the
+    /// status of a 2xx response; any other status is [`Failure::BadStatus`]. `phases` says
+    /// when each step happened; `slot` tells the live view where the client is.
+    ///
+    /// A kept connection is used first. A server may close an idle connection at any moment,
+    /// and its close can cross our request on the wire (RFC 9112 section 9.3.1): then the
+    /// request meets an end of file or a reset before the first byte of an answer. A GET is
+    /// safe to repeat, so it is sent once more on a fresh connection and counted in
+    /// `retries`, not as a failure. Any other error on a kept connection is a failure.
+    pub fn request(
+        &mut self,
+        deadline: Instant,
+        slot: &Slot,
+        phases: &mut Phases,
+    ) -> Result<u16, Failed> {
+        if let Some(stream) = self.kept.take() {
+            *phases = Phases {
+                reused: true,
+                ..Phases::default()
+            };
+            match self.exchange(stream, deadline, slot, phases) {
+                Err(failed) if failed.kind == Failure::Reset && phases.first_byte.is_none() => {
+                    self.retries += 1;
+                }
+                result => return result,
+            }
+        }
+        *phases = Phases {
+            connect: Some(Instant::now()),
+            ..Phases::default()
+        };
+        slot.set(State::Connecting);
+        let stream = connect(self.target.addr, self.target.connect_timeout, deadline)?;
+        phases.connected = Some(Instant::now());
+        self.connections += 1;
+        self.exchange(stream, deadline, slot, phases)
+    }
+
+    /// Sends the request on `stream` and reads the answer; keeps the stream if it may carry
+    /// the next request, else drops it, which closes it.
+    fn exchange(
+        &mut self,
+        stream: TcpStream,
+        deadline: Instant,
+        slot: &Slot,
+        phases: &mut Phases,
+    ) -> Result<u16, Failed> {
+        slot.set(State::Waiting);
+        phases.sent = Some(Instant::now());
+        (&stream).write_all(self.target.request)?;
+        let (head, exact) =
+            read_response(&stream, deadline, &mut self.buf, &mut phases.first_byte)?;
+        phases.status = Some(head.status);
+        // More bytes than the response: the framing cannot be trusted for another request.
+        if self.target.keep_alive && head.persistent() && exact {
+            self.kept = Some(stream);
+        }
+        if (200..300).contains(&head.status) {
+            Ok(head.status)
+        } else {
+            Err(failed(Failure::BadStatus, "status is not 2xx"))
+        }
+    }
 }
 
 /// Connects, giving up at the connect timeout or the deadline, whichever comes first.
@@ -126,8 +220,15 @@ pub fn connect(
     Ok(TcpStream::connect_timeout(&addr, allowed)?)
 }
 
-/// Reads the head, then the body, discarding the body as it comes.
-fn read_response(stream: &TcpStream, deadline: Instant, buf: &mut [u8]) -> Result<Head, Failed> {
+/// Reads the head, then the body, discarding the body as it comes. Sets `first_byte` when
+/// the first byte arrives. Returns the head, and whether exactly the response was read (no
+/// byte beyond its `Content-Length`).
+pub fn read_response(
+    stream: &TcpStream,
+    deadline: Instant,
+    buf: &mut [u8],
+    first_byte: &mut Option<Instant>,
+) -> Result<(Head, bool), Failed> {
     let mut filled = 0;
     let head = loop {
         if filled == buf.len() {
@@ -136,6 +237,9 @@ fn read_response(stream: &TcpStream, deadline: Instant, buf: &mut [u8]) -> Resul
         let n = read_before(stream, deadline, &mut buf[filled..])?;
         if n == 0 {
             return Err(failed(Failure::Reset, "closed before a whole response"));
+        }
+        if filled == 0 {
+            *first_byte = Some(Instant::now());
         }
         filled += n;
         match response::parse_head(&buf[..filled]) {
@@ -146,16 +250,15 @@ fn read_response(stream: &TcpStream, deadline: Instant, buf: &mut [u8]) -> Resul
     };
     let mut body_read = (filled - head.len) as u64;
     loop {
-        if head
-            .content_length
-            .is_some_and(|length| body_read >= length)
-        {
-            return Ok(head);
+        if let Some(length) = head.content_length {
+            if body_read >= length {
+                return Ok((head, body_read == length));
+            }
         }
         let n = read_before(stream, deadline, buf)?;
         match (n, head.content_length) {
             // No Content-Length: the server's close marks the end of the body.
-            (0, None) => return Ok(head),
+            (0, None) => return Ok((head, true)),
             (0, Some(_)) => return Err(failed(Failure::Reset, "closed before the whole body")),
             _ => body_read += n as u64,
         }
@@ -236,14 +339,22 @@ mod tests {
         addr
     }
 
-    fn request_to(addr: SocketAddr) -> Result<u16, Failure> {
-        let target = Target {
+    fn target(addr: SocketAddr) -> Target<'static> {
+        Target {
             addr,
             request: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
             connect_timeout: Duration::from_secs(2),
-        };
-        let mut buf = [0u8; 1024];
-        get(&target, Instant::now() + Duration::from_secs(5), &mut buf).map_err(|f| f.kind)
+            keep_alive: false,
+        }
+    }
+
+    fn request_to(addr: SocketAddr) -> Result<u16, Failure> {
+        let mut client = Client::new(target(addr), 1024);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut phases = Phases::default();
+        client
+            .request(deadline, &Slot::default(), &mut phases)
+            .map_err(|f| f.kind)
     }
 
     /// A response split across reads is put back together and its status checked.
@@ -281,17 +392,45 @@ mod tests {
     #[test]
     fn silence_is_a_timeout() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let target = Target {
-            addr: listener.local_addr().unwrap(),
-            request: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-            connect_timeout: Duration::from_secs(2),
-        };
+        let mut client = Client::new(target(listener.local_addr().unwrap()), 1024);
         let started = Instant::now();
-        let mut buf = [0u8; 1024];
-        let result = get(&target, started + Duration::from_millis(200), &mut buf);
+        let mut phases = Phases::default();
+        let deadline = started + Duration::from_millis(200);
+        let result = client.request(deadline, &Slot::default(), &mut phases);
         assert_eq!(result.map_err(|f| f.kind), Err(Failure::Timeout));
         assert!(started.elapsed() >= Duration::from_millis(200));
+        // Connected and sent, but not one byte came back.
+        assert!(phases.connected.is_some() && phases.sent.is_some());
+        assert_eq!((phases.first_byte, phases.status), (None, None));
         drop(listener);
+    }
+
+    /// Every step of a request is stamped, in order, and the status is kept.
+    #[test]
+    fn the_phases_of_a_request_are_in_order() {
+        let addr = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nHello World\n");
+        let mut client = Client::new(target(addr), 1024);
+        let mut phases = Phases::default();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            client
+                .request(deadline, &Slot::default(), &mut phases)
+                .map_err(|f| f.kind),
+            Ok(200)
+        );
+        let steps = [
+            phases.connect,
+            phases.connected,
+            phases.sent,
+            phases.first_byte,
+        ];
+        let steps: Vec<Instant> = steps.into_iter().map(Option::unwrap).collect();
+        assert!(
+            steps.windows(2).all(|pair| pair[0] <= pair[1]),
+            "{phases:?}"
+        );
+        assert_eq!((phases.reused, phases.status), (false, Some(200)));
+        assert_eq!((client.connections, client.retries), (1, 0));
     }
 
     /// `/stats` comes back as its body text.
@@ -299,9 +438,8 @@ mod tests {
     fn fetch_text_returns_the_body() {
         let addr = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"a\":1}\n\n");
         let target = Target {
-            addr,
             request: b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n",
-            connect_timeout: Duration::from_secs(2),
+            ..target(addr)
         };
         assert_eq!(
             fetch_text(&target, Duration::from_secs(5)).as_deref(),

@@ -3,6 +3,12 @@
 //! Both come from one [`Report`], so they cannot disagree. The JSON object is flat (no
 //! nesting) with unique keys, so a shell script can pick a value out with `sed` as easily as
 //! `jq` can; `--help` lists the keys.
+//!
+//! Two lines are there to make an idea visible. `loop` says whether latency was counted
+//! from the send (closed loop) or from when the request was due (open loop), and how many
+//! due requests never got a client. `connections` puts the handshakes next to the
+//! requests: one each without keep-alive, or against a server that closes; a handful with
+//! keep-alive against one that keeps them.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -10,6 +16,7 @@ use std::time::Duration;
 use crate::cli::Options;
 use crate::client::Failure;
 use crate::histogram::Histogram;
+use crate::live::grouped;
 use crate::proc_status::Peaks;
 use crate::response::{json_str, json_u64};
 use crate::run::Outcome;
@@ -52,6 +59,12 @@ pub struct Report<'a> {
     pub peaks: Option<Peaks>,
     /// `None` when `/stats` was not asked for or did not answer.
     pub server: Option<ServerStats>,
+    /// Rows written to `--trace`, when it was given and written.
+    pub trace_rows: Option<u64>,
+    /// Samples written to `--series`.
+    pub series_rows: Option<u64>,
+    /// `GET /stats` requests sent during the run (live view, `--series`).
+    pub stats_polls: u64,
 }
 
 impl Report<'_> {
@@ -70,17 +83,30 @@ impl Report<'_> {
         let (o, t) = (self.options, &self.outcome.tally);
         let lat = &t.latency;
         let mut out = String::new();
+        let mut around = String::new();
+        if o.idle_clients() > 0 {
+            let _ = write!(around, " + {} idle", o.idle_clients());
+        }
+        if o.trickle_clients() > 0 {
+            let _ = write!(around, " + {} trickling", o.trickle_clients());
+        }
+        if o.reconnect() && !around.is_empty() {
+            around.push_str(" (reconnecting)");
+        }
+        if o.held_connections() > 0 {
+            let _ = write!(around, " + {} held", grouped(o.held_connections() as u64));
+        }
         let _ = writeln!(
             out,
-            "loadgen: GET {}  scenario {}, {} clients{}, {}",
+            "loadgen: GET {}  scenario {}, {} clients{around}, {}{}, {}",
             o.url,
             o.scenario.name(),
             o.healthy_clients(),
-            match o.idle_clients() {
-                0 => String::new(),
-                k if o.idle_reconnect => format!(" + {k} idle (reconnecting)"),
-                k => format!(" + {k} idle"),
+            match o.rate {
+                None => "closed loop".to_string(),
+                Some(rate) => format!("open loop at {} req/s", per_second(rate)),
             },
+            if o.keep_alive { ", keep-alive" } else { "" },
             limits(o),
         );
         let _ = writeln!(
@@ -118,6 +144,18 @@ impl Report<'_> {
             self.outcome.elapsed.as_secs_f64()
         );
         let _ = writeln!(out, "  latency     {}", latency_line(lat));
+        out.push_str(&self.loop_lines());
+        let requests_per_connection = if t.connections > 0 {
+            format!("{:.1}", t.sent as f64 / t.connections as f64)
+        } else {
+            "n/a".into()
+        };
+        let _ = writeln!(
+            out,
+            "  connections {} opened for {} requests ({requests_per_connection} requests per \
+             connection), {} retried after an idle close",
+            t.connections, t.sent, t.retries
+        );
         if o.idle_clients() > 0 {
             let _ = writeln!(
                 out,
@@ -125,13 +163,96 @@ impl Report<'_> {
                 self.outcome.idle.connects, self.outcome.idle.cut
             );
         }
+        if o.trickle_clients() > 0 {
+            let trickle = &self.outcome.trickle;
+            let _ = writeln!(
+                out,
+                "  trickle     a byte every {} ms: {} connections opened, {} cut by the \
+                 server, {} requests answered",
+                o.trickle_every.as_millis(),
+                trickle.connects,
+                trickle.cut,
+                trickle.done
+            );
+        }
+        if o.held_connections() > 0 {
+            out.push_str(&self.held_line());
+        }
         let _ = writeln!(out, "  process     {}", self.process_line());
         let _ = writeln!(out, "  /stats      {}", self.stats_line());
+        if let (Some(rows), Some(path)) = (self.trace_rows, &o.trace) {
+            let cut = match self.outcome.trace.dropped {
+                0 => String::new(),
+                n => format!(
+                    "; cut at {} rows, {} more requests not recorded",
+                    grouped(crate::trace::CAP),
+                    grouped(n)
+                ),
+            };
+            let _ = writeln!(out, "  trace       {rows} rows in {}{cut}", path.display());
+        }
+        if let (Some(rows), Some(path)) = (self.series_rows, &o.series) {
+            let _ = writeln!(
+                out,
+                "  series      {rows} samples, one every 100 ms, in {}",
+                path.display()
+            );
+        }
         if lat.count() > 0 {
             out.push('\n');
             out.push_str(&chart(lat));
         }
         out
+    }
+
+    /// Which loop, and in the open loop what became of the timetable.
+    fn loop_lines(&self) -> String {
+        let Some(open) = self.outcome.open_loop else {
+            return "  loop        closed: next request once the last is answered; latency from \
+                    the send\n"
+                .into();
+        };
+        let t = &self.outcome.tally;
+        format!(
+            "  loop        open: {} req/s on a timetable, {} clients; latency from the due \
+             time\n              {} due: {} started ({} more than 1 ms late), {} never \
+             started, {} unfinished\n",
+            per_second(open.rate),
+            self.options.healthy_clients(),
+            open.due,
+            t.sent,
+            t.late,
+            open.not_started,
+            t.unfinished
+        )
+    }
+
+    fn held_line(&self) -> String {
+        let held = &self.outcome.held;
+        let mut kinds = Vec::new();
+        for kind in Failure::ALL {
+            if held.failed(kind) > 0 {
+                kinds.push(format!(
+                    "{} {}",
+                    kind.name().replace('_', " "),
+                    held.failed(kind)
+                ));
+            }
+        }
+        let why = if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        };
+        format!(
+            "  held        {} asked: {} established, {} failed{why}, {} not tried in time; \
+             {} closed by the server\n",
+            grouped(held.asked),
+            grouped(held.established),
+            grouped(held.failed_total()),
+            grouped(held.not_tried),
+            grouped(held.cut)
+        )
     }
 
     fn process_line(&self) -> String {
@@ -166,6 +287,13 @@ impl Report<'_> {
                 if let Some(timeouts) = s.timeouts {
                     let _ = write!(line, ", timeouts {timeouts}");
                 }
+                if self.stats_polls > 0 {
+                    let _ = write!(
+                        line,
+                        " (counting our {} GET /stats during the run)",
+                        self.stats_polls
+                    );
+                }
                 line
             }
         }
@@ -182,7 +310,18 @@ impl Report<'_> {
             ("scenario", string(o.scenario.name())),
             ("clients", o.healthy_clients().to_string()),
             ("idle", o.idle_clients().to_string()),
-            ("idle_reconnect", o.idle_reconnect.to_string()),
+            ("idle_reconnect", o.reconnect().to_string()),
+            ("trickle", o.trickle_clients().to_string()),
+            (
+                "trickle_ms",
+                match o.trickle_clients() {
+                    0 => "null".into(),
+                    _ => o.trickle_every.as_millis().to_string(),
+                },
+            ),
+            ("held", o.held_connections().to_string()),
+            ("keep_alive", o.keep_alive.to_string()),
+            ("rate", o.rate.map_or("null".into(), decimal)),
             ("requests_limit", number(o.requests)),
             (
                 "duration_limit_s",
@@ -203,7 +342,14 @@ impl Report<'_> {
         for kind in Failure::ALL {
             fields.push((kind.name(), t.failed(kind).to_string()));
         }
+        let open = self.outcome.open_loop;
+        let held = &self.outcome.held;
         fields.extend([
+            ("due", number(open.map(|o| o.due))),
+            ("late", number(open.map(|_| t.late))),
+            ("not_started", number(open.map(|o| o.not_started))),
+            ("connections", t.connections.to_string()),
+            ("retries", t.retries.to_string()),
             ("rps", decimal(self.rps())),
             ("min_ms", millis(lat.min())),
             ("p50_ms", millis(lat.percentile(0.50))),
@@ -213,6 +359,16 @@ impl Report<'_> {
             ("mean_ms", millis(lat.mean())),
             ("idle_connects", self.outcome.idle.connects.to_string()),
             ("idle_cut", self.outcome.idle.cut.to_string()),
+            (
+                "trickle_connects",
+                self.outcome.trickle.connects.to_string(),
+            ),
+            ("trickle_cut", self.outcome.trickle.cut.to_string()),
+            ("trickle_done", self.outcome.trickle.done.to_string()),
+            ("held_established", held.established.to_string()),
+            ("held_failed", held.failed_total().to_string()),
+            ("held_not_tried", held.not_tried.to_string()),
+            ("held_cut", held.cut.to_string()),
             ("pid", number(o.pid.map(u64::from))),
             ("peak_threads", number(peaks.threads)),
             ("peak_rss_kb", number(peaks.rss_kb)),
@@ -229,6 +385,7 @@ impl Report<'_> {
                 "server_peak_connections_open",
                 number(server.peak_connections_open),
             ),
+            ("stats_polls", self.stats_polls.to_string()),
         ]);
         let body: Vec<String> = fields
             .iter()
@@ -298,6 +455,15 @@ pub fn ms(d: Option<Duration>) -> String {
     }
 }
 
+/// A rate as given: `100`, or `0.5` when it has decimals.
+fn per_second(rate: f64) -> String {
+    if rate.fract() == 0.0 {
+        format!("{rate:.0}")
+    } else {
+        format!("{rate}")
+    }
+}
+
 fn mib(kb: u64) -> String {
     format!("{:.1} MiB", kb as f64 / 1024.0)
 }
@@ -340,7 +506,9 @@ fn string(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::cli;
-    use crate::run::{IdleTally, Tally};
+    use crate::held::HeldTally;
+    use crate::idle::SideTally;
+    use crate::run::{OpenLoop, Tally, Trace};
 
     fn options(list: &[&str]) -> Options {
         cli::parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
@@ -357,11 +525,28 @@ mod tests {
         for n in 1..=10 {
             tally.latency.record(Duration::from_millis(n * 10));
         }
+        tally.connections = 11;
         Outcome {
             tally,
-            idle: IdleTally::default(),
+            idle: SideTally::default(),
+            trickle: SideTally::default(),
+            held: HeldTally::default(),
+            open_loop: None,
             elapsed: Duration::from_secs(2),
             spawn_errors: 0,
+            trace: Trace::default(),
+        }
+    }
+
+    fn report<'a>(options: &'a Options, outcome: &'a Outcome) -> Report<'a> {
+        Report {
+            options,
+            outcome,
+            peaks: None,
+            server: None,
+            trace_rows: None,
+            series_rows: None,
+            stats_polls: 0,
         }
     }
 
@@ -380,13 +565,13 @@ mod tests {
         let stats = "{\"stage\":\"02_thread_per_conn\",\"accepted\":13,\"served\":11,\
                      \"peak_in_flight\":9,\"errors\":0}";
         let report = Report {
-            options: &options,
-            outcome: &outcome,
             peaks: Some(Peaks {
                 threads: Some(7),
                 rss_kb: None,
             }),
             server: Some(ServerStats::parse(stats)),
+            stats_polls: 3,
+            ..report(&options, &outcome)
         };
         let json = report.json();
         assert!(json.starts_with("{\"url\":\"http://127.0.0.1:9/a\\\"b\",\"scenario\":\"normal\","));
@@ -400,6 +585,10 @@ mod tests {
             "\"pid\":42,\"peak_threads\":7,\"peak_rss_kb\":null,",
             "\"server_stage\":\"02_thread_per_conn\",\"server_accepted\":13,",
             "\"server_timeouts\":null,\"server_peak_in_flight\":9,",
+            "\"keep_alive\":false,\"rate\":null,",
+            "\"due\":null,\"late\":null,\"not_started\":null,\"connections\":11,\"retries\":0,",
+            "\"trickle\":0,\"trickle_ms\":null,\"held\":0,",
+            "\"stats_polls\":3}",
         ] {
             assert!(json.contains(expected), "{expected} not in {json}");
         }
@@ -422,13 +611,7 @@ mod tests {
     fn the_text_report_has_counts_percentiles_and_a_chart() {
         let options = options(&[]);
         let outcome = outcome();
-        let report = Report {
-            options: &options,
-            outcome: &outcome,
-            peaks: None,
-            server: None,
-        };
-        let text = report.text();
+        let text = report(&options, &outcome).text();
         assert!(
             text.contains("12 sent: 10 ok, 1 failed, 1 unfinished"),
             "{text}"
@@ -437,6 +620,21 @@ mod tests {
         assert!(text.contains("throughput  5.0 req/s"), "{text}");
         assert!(text.contains("min 10.0 ms"), "{text}");
         assert!(text.contains("give --pid PID"), "{text}");
+        assert!(
+            text.contains("scenario normal, 10 clients, closed loop, 10.0 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  loop        closed: next request once the last is answered"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  connections 11 opened for 12 requests (1.1 requests per connection), \
+                 0 retried after an idle close\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("latency of ok responses"), "{text}");
         let bars: Vec<&str> = text.lines().filter(|l| l.contains(" ms to ")).collect();
         assert!(!bars.is_empty() && bars.len() <= CHART_ROWS, "{text}");
@@ -445,6 +643,110 @@ mod tests {
         for bar in bars {
             assert_eq!(bar.contains('#'), !bar.ends_with(" 0"), "{bar}");
         }
+    }
+
+    /// The open loop says what became of its timetable, in the text and in the JSON.
+    #[test]
+    fn the_open_loop_reports_due_late_and_never_started() {
+        let options = options(&["--rate", "100", "--keep-alive", "--duration", "2"]);
+        let mut outcome = outcome();
+        outcome.tally.late = 3;
+        outcome.tally.retries = 2;
+        outcome.open_loop = Some(OpenLoop {
+            rate: 100.0,
+            due: 200,
+            not_started: 188,
+        });
+        let report = report(&options, &outcome);
+        let text = report.text();
+        assert!(
+            text.contains("10 clients, open loop at 100 req/s, keep-alive, 2.0 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "              200 due: 12 started (3 more than 1 ms late), 188 never started, \
+                 1 unfinished\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("2 retried after an idle close"), "{text}");
+        let json = report.json();
+        assert!(
+            json.contains("\"keep_alive\":true,\"rate\":100.000,"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"due\":200,\"late\":3,\"not_started\":188,"),
+            "{json}"
+        );
+    }
+
+    /// Siege and held say what their extra connections went through.
+    #[test]
+    fn siege_and_held_have_lines_of_their_own() {
+        let options_siege = options(&["--scenario", "siege", "--trickle", "2"]);
+        let mut outcome = outcome();
+        outcome.idle = SideTally {
+            connects: 12,
+            cut: 4,
+            done: 0,
+        };
+        outcome.trickle = SideTally {
+            connects: 6,
+            cut: 4,
+            done: 1,
+        };
+        let text = report(&options_siege, &outcome).text();
+        assert!(
+            text.contains("10 clients + 8 idle + 2 trickling (reconnecting), closed loop"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  idle        12 connections opened, 4 closed by the server\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  trickle     a byte every 200 ms: 6 connections opened, 4 cut by the server, \
+                 1 requests answered\n"
+            ),
+            "{text}"
+        );
+        let json = report(&options_siege, &outcome).json();
+        assert!(
+            json.contains("\"trickle_connects\":6,\"trickle_cut\":4,\"trickle_done\":1,"),
+            "{json}"
+        );
+
+        let options_held = options(&["--scenario", "held"]);
+        outcome.held = HeldTally {
+            asked: 10_000,
+            established: 9_990,
+            failed: [0, 0, 10, 0, 0],
+            not_tried: 0,
+            cut: 3,
+            spawn_errors: 0,
+        };
+        let text = report(&options_held, &outcome).text();
+        assert!(
+            text.contains("10 clients + 10 000 held, closed loop"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  held        10 000 asked: 9 990 established, 10 failed (timeout 10), \
+                 0 not tried in time; 3 closed by the server\n"
+            ),
+            "{text}"
+        );
+        let json = report(&options_held, &outcome).json();
+        assert!(
+            json.contains(
+                "\"held_established\":9990,\"held_failed\":10,\"held_not_tried\":0,\"held_cut\":3,"
+            ),
+            "{json}"
+        );
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! Reading a response: find the end of its head, take the status and `Content-Length`.
+//! Reading a response: find the end of its head, take the status, `Content-Length` and
+//! whether the connection stays open.
 //!
 //! The mirror of the server's `src/http.rs`. TCP hands us bytes in whatever pieces it likes,
 //! so the head may arrive over several reads; [`parse_head`] is called on everything read so
 //! far and answers "not yet" until the blank line that ends the head is there. The body is
 //! then as long as `Content-Length` says; without one, it lasts until the server closes.
+//!
+//! With `--keep-alive` the client sends its next request on the same connection, but only
+//! if the server will read it: [`Head::persistent`] applies RFC 9112 section 9.3.
 
 /// The parts of a response head the generator needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +18,21 @@ pub struct Head {
     pub content_length: Option<u64>,
     /// Bytes up to and including the blank line: the body starts here.
     pub len: usize,
+    /// `HTTP/1.0`, whose connections close after one response unless it says `keep-alive`.
+    pub http10: bool,
+    /// The `Connection` header has the token `close`: the server closes after this response.
+    pub close: bool,
+    /// The `Connection` header has the token `keep-alive` (what an HTTP/1.0 server must say).
+    pub keep_alive: bool,
+}
+
+impl Head {
+    /// Whether the server will read another request on this connection (RFC 9112 section
+    /// 9.3): not after `Connection: close`, not from HTTP/1.0 without `keep-alive`, and not
+    /// when the body has no length, because then only the close can end it.
+    pub fn persistent(&self) -> bool {
+        !self.close && (!self.http10 || self.keep_alive) && self.content_length.is_some()
+    }
 }
 
 /// Why a response could not be understood.
@@ -31,13 +50,22 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Malformed> {
     let mut lines = bytes[..len]
         .split(|&b| b == b'\n')
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
-    let status = parse_status_line(lines.next().unwrap_or_default())?;
+    let (http10, status) = parse_status_line(lines.next().unwrap_or_default())?;
     let mut content_length = None;
+    let (mut close, mut keep_alive) = (false, false);
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue; // the blank line at the end, or a line we do not care about
         };
-        if line[..colon].eq_ignore_ascii_case(b"content-length") {
+        let name = &line[..colon];
+        if name.eq_ignore_ascii_case(b"connection") {
+            // A comma-separated list of tokens, in any case; several lines add up.
+            for token in line[colon + 1..].split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case(b"content-length") {
             let value = line[colon + 1..].trim_ascii();
             let length = std::str::from_utf8(value)
                 .ok()
@@ -54,6 +82,9 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Malformed> {
         status,
         content_length,
         len,
+        http10,
+        close,
+        keep_alive,
     }))
 }
 
@@ -72,8 +103,17 @@ fn find_blank_line(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-/// `HTTP/1.1 200 OK` gives 200.
-fn parse_status_line(line: &[u8]) -> Result<u16, Malformed> {
+/// The status of a response that starts with `bytes`, as soon as its first line is there:
+/// an idle connection's only answer is usually a 408 just before the close.
+pub fn status_of(bytes: &[u8]) -> Option<u16> {
+    let end = bytes.iter().position(|&b| b == b'\n')?;
+    let line = &bytes[..end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    parse_status_line(line).ok().map(|(_, status)| status)
+}
+
+/// `HTTP/1.1 200 OK` gives 200; the flag says whether it was HTTP/1.0.
+fn parse_status_line(line: &[u8]) -> Result<(bool, u16), Malformed> {
     let rest = line
         .strip_prefix(b"HTTP/1.")
         .filter(|rest| rest.len() >= 5 && rest[0].is_ascii_digit() && rest[1] == b' ')
@@ -83,9 +123,10 @@ fn parse_status_line(line: &[u8]) -> Result<u16, Malformed> {
     if !code.iter().all(u8::is_ascii_digit) || after.is_some_and(|&b| b != b' ') {
         return Err(Malformed("the status is not a three-digit number"));
     }
-    Ok(code
+    let status = code
         .iter()
-        .fold(0u16, |n, &digit| n * 10 + u16::from(digit - b'0')))
+        .fold(0u16, |n, &digit| n * 10 + u16::from(digit - b'0'));
+    Ok((rest[0] == b'0', status))
 }
 
 /// The server's `/stats` body is one line of JSON with whole-number values. Rather than a
@@ -138,8 +179,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            (head.status, head.content_length, head.len),
-            (408, Some(7), 50)
+            (head.status, head.content_length, head.len, head.http10),
+            (408, Some(7), 50, true)
         );
     }
 
@@ -172,6 +213,56 @@ mod tests {
             parse_head(b"HTTP/1.1 200\r\n\r\n").unwrap().unwrap().status,
             200
         );
+    }
+
+    /// The cases of RFC 9112 section 9.3 that decide whether the next request may follow.
+    #[test]
+    fn the_connection_header_and_the_version_decide_persistence() {
+        let persistent = |head: &[u8]| parse_head(head).unwrap().unwrap().persistent();
+        let cl = "Content-Length: 0\r\n";
+        for (head, expected) in [
+            (format!("HTTP/1.1 200 OK\r\n{cl}\r\n"), true),
+            (
+                format!("HTTP/1.1 200 OK\r\n{cl}Connection: close\r\n\r\n"),
+                false,
+            ),
+            (
+                format!("HTTP/1.1 200 OK\r\n{cl}connection: CLOSE\r\n\r\n"),
+                false,
+            ),
+            (
+                format!("HTTP/1.1 200 OK\r\n{cl}Connection: keep-alive , Close\r\n\r\n"),
+                false,
+            ),
+            (
+                format!("HTTP/1.1 200 OK\r\nConnection: upgrade\r\n{cl}Connection: close\r\n\r\n"),
+                false,
+            ),
+            // A token that only contains the word is another token.
+            (
+                format!("HTTP/1.1 200 OK\r\n{cl}Connection: closed\r\n\r\n"),
+                true,
+            ),
+            (format!("HTTP/1.0 200 OK\r\n{cl}\r\n"), false),
+            (
+                format!("HTTP/1.0 200 OK\r\n{cl}Connection: Keep-Alive\r\n\r\n"),
+                true,
+            ),
+            // Without a length, only the close ends the body.
+            ("HTTP/1.1 200 OK\r\n\r\n".to_string(), false),
+        ] {
+            assert_eq!(persistent(head.as_bytes()), expected, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn the_status_is_read_from_the_first_line_alone() {
+        assert_eq!(
+            status_of(b"HTTP/1.1 408 Request Timeout\r\nContent-"),
+            Some(408)
+        );
+        assert_eq!(status_of(b"HTTP/1.1 408 Request Ti"), None);
+        assert_eq!(status_of(b"garbage\r\n"), None);
     }
 
     #[test]

@@ -57,12 +57,20 @@ impl Url {
         }
     }
 
-    /// The one request every client sends, built once and reused for every connection.
-    /// `Connection: close` says what the stages do anyway: one request per connection.
-    pub fn request(&self) -> Vec<u8> {
+    /// The one request every client sends, built once and reused for every request.
+    /// Without keep-alive, `Connection: close` says what stages 01-05 do anyway: one request
+    /// per connection. With it, the header is left out: HTTP/1.1 connections are persistent
+    /// unless one side says otherwise (RFC 9112 section 9.3).
+    pub fn request(&self, keep_alive: bool) -> Vec<u8> {
         format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: loadgen\r\nConnection: close\r\n\r\n",
-            self.path, self.authority
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: loadgen\r\n{}\r\n",
+            self.path,
+            self.authority,
+            if keep_alive {
+                ""
+            } else {
+                "Connection: close\r\n"
+            }
         )
         .into_bytes()
     }
@@ -145,10 +153,22 @@ mod tests {
     fn ipv6_literals_keep_their_brackets_in_the_host_header() {
         let url = Url::parse("http://[::1]:8080/").unwrap();
         assert_eq!((url.host.as_str(), url.port), ("::1", 8080));
-        let request = String::from_utf8(url.request()).unwrap();
+        let request = String::from_utf8(url.request(false)).unwrap();
         assert_eq!(
             request,
             "GET / HTTP/1.1\r\nHost: [::1]:8080\r\nUser-Agent: loadgen\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    /// With keep-alive the request says nothing about the connection: HTTP/1.1's default
+    /// is to keep it.
+    #[test]
+    fn a_keep_alive_request_has_no_connection_header() {
+        let url = Url::parse("http://127.0.0.1:1729/").unwrap();
+        let request = String::from_utf8(url.request(true)).unwrap();
+        assert_eq!(
+            request,
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:1729\r\nUser-Agent: loadgen\r\n\r\n"
         );
     }
 

@@ -1,0 +1,357 @@
+//! The live view: a small picture of the cafe, redrawn on stderr while the run goes on.
+//!
+//! ```text
+//!   outside the door  ●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●●● 112
+//!   inside            ○○○○ 4
+//!                     ● ○ one person each
+//!   server            in flight 4 (/stats)   threads 6   RSS 2.4 MiB
+//!   served 1 234   failed 0   3.2 s of 8.0 s
+//! ```
+//!
+//! *Outside the door* is the listening socket's accept queue: connections the kernel has
+//! completed and the server has not accepted yet. *Inside* are the healthy clients that are
+//! connected and still waiting for their answer, less the ones still outside. Both come from
+//! outside the server (the kernel, and the clients' own [`crate::board`]), so the picture is
+//! the same for stage 01, which is too busy to answer `/stats`, as for the others.
+//!
+//! Everything here is a pure function of one [`Sample`], so the tests can check the exact
+//! lines; [`Screen`] turns them into plain ANSI cursor movements (up, clear line), no
+//! terminal library. When stderr is not a terminal, [`progress_line`] is printed instead
+//! every 5 seconds of a longer run.
+
+use std::time::Duration;
+
+use crate::watch::Sample;
+
+/// Lines in every frame: always the same, so each frame overwrites the last exactly.
+pub const LINES: usize = 5;
+/// Glyphs in the longest bar: with the labels and the count, a line fits 80 columns.
+const BAR_WIDTH: u64 = 48;
+
+/// What the view needs to know about the run besides the sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct View {
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    /// `--pid` was given: threads and RSS are known, or the server is gone.
+    pub pid: bool,
+    /// `/stats` is asked during the run (not with `--no-server-stats`).
+    pub stats: bool,
+    /// Idle, trickling and held connections to open before the start line.
+    pub side_planned: u64,
+}
+
+/// The frame for one sample: exactly [`LINES`] lines, none wider than 80 columns.
+pub fn render(sample: &Sample, view: &View) -> [String; LINES] {
+    let scale = scale_for(sample.outside.unwrap_or(0).max(sample.inside.unwrap_or(0)));
+    let bar = |glyph: &str, count: Option<u64>, unknown: &str| match count {
+        None => format!("? ({unknown})"),
+        Some(0) => "0".to_string(),
+        Some(n) => format!(
+            "{} {}",
+            glyph.repeat(n.div_ceil(scale) as usize),
+            grouped(n)
+        ),
+    };
+    let mut legend = if scale == 1 {
+        "● ○ one person each".to_string()
+    } else {
+        format!("● ○ {} people each", grouped(scale))
+    };
+    if sample.connecting > 0 {
+        // Clients whose handshake the server's kernel has not completed: not even in the
+        // queue yet, because it is full (a SYN dropped is retried a second later).
+        legend += &format!(
+            "; {} knocking (connect() pending)",
+            grouped(sample.connecting)
+        );
+    }
+    let in_flight = match (view.stats, sample.in_flight) {
+        (false, _) => "in flight n/a".to_string(),
+        (true, Some(n)) => format!("in flight {} (/stats)", grouped(n)),
+        (true, None) => "in flight ? (/stats late)".to_string(),
+    };
+    let process = match (view.pid, sample.threads, sample.rss_kb) {
+        (false, _, _) => "threads, RSS: give --pid".to_string(),
+        (true, threads, rss) => format!(
+            "threads {}   RSS {}",
+            threads.map_or("?".into(), grouped),
+            rss.map_or("?".into(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0))
+        ),
+    };
+    let last = match sample.elapsed {
+        None => format!(
+            "  opening {} of {} connections before the start line",
+            grouped(sample.side_opened),
+            grouped(view.side_planned)
+        ),
+        Some(elapsed) => format!(
+            "  served {}   failed {}{}   {}",
+            grouped(sample.ok),
+            grouped(sample.failed),
+            view.requests
+                .map_or(String::new(), |n| format!("   of {} requests", grouped(n))),
+            clock(elapsed, view.duration)
+        ),
+    };
+    [
+        format!(
+            "  outside the door  {}",
+            bar("●", sample.outside, "no /proc/net/tcp")
+        ),
+        format!(
+            "  inside            {}",
+            bar("○", sample.inside, "needs the door's count")
+        ),
+        format!("                    {legend}"),
+        format!("  server            {in_flight}   {process}"),
+        last,
+    ]
+}
+
+/// The plain line printed every 5 seconds when there is no live view.
+pub fn progress_line(sample: &Sample, view: &View) -> String {
+    let elapsed = sample.elapsed.unwrap_or_default();
+    let requests = sample.ok + sample.failed;
+    format!(
+        "loadgen: {}: {} requests so far{} ({} ok, {} failed)\n",
+        clock(elapsed, view.duration),
+        grouped(requests),
+        view.requests
+            .map_or(String::new(), |n| format!(" of {}", grouped(n))),
+        grouped(sample.ok),
+        grouped(sample.failed),
+    )
+}
+
+/// "3.2 s of 8.0 s", or "3.2 s" when the run is bounded by requests only.
+fn clock(elapsed: Duration, duration: Option<Duration>) -> String {
+    let elapsed = elapsed.as_secs_f64();
+    match duration {
+        Some(d) => format!("{elapsed:.1} s of {:.1} s", d.as_secs_f64()),
+        None => format!("{elapsed:.1} s"),
+    }
+}
+
+/// How many people one glyph stands for: 1, 2, 5, 10, 20, 50... the first that keeps the
+/// longer bar within [`BAR_WIDTH`].
+fn scale_for(largest: u64) -> u64 {
+    let mut scale = 1;
+    for step in [2, 5, 10].into_iter().cycle() {
+        if largest.div_ceil(scale) <= BAR_WIDTH {
+            break;
+        }
+        // 1, 2, 5, 10, 20, 50...: the steps of each decade, times the decade.
+        let decade = 10u64.pow(scale.ilog10());
+        scale = decade.saturating_mul(step);
+    }
+    scale
+}
+
+/// `1234567` as `1 234 567`, as the report prints counts people read at a glance.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The terminal side: frames drawn over each other in place.
+#[derive(Debug, Default)]
+pub struct Screen {
+    /// Lines of the frame on screen now, with the cursor on the line below them.
+    drawn: usize,
+}
+
+impl Screen {
+    /// The bytes that replace the frame on screen (if any) with `lines`: up to the first
+    /// line, then each line cleared and written. The cursor ends below the frame, so that
+    /// if the run is interrupted the shell's prompt starts on a line of its own.
+    pub fn frame(&mut self, lines: &[String]) -> String {
+        let mut out = self.up();
+        for line in lines {
+            out.push_str("\r\x1b[2K");
+            out.push_str(line);
+            out.push('\n');
+        }
+        self.drawn = lines.len();
+        out
+    }
+
+    /// The bytes that wipe the frame, leaving the cursor where it began.
+    pub fn clear(&mut self) -> String {
+        let mut out = self.up();
+        if self.drawn > 0 {
+            out.push_str("\x1b[J");
+        }
+        self.drawn = 0;
+        out
+    }
+
+    fn up(&self) -> String {
+        if self.drawn > 0 {
+            format!("\x1b[{}A", self.drawn)
+        } else {
+            String::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> View {
+        View {
+            duration: Some(Duration::from_secs(8)),
+            requests: None,
+            pid: true,
+            stats: true,
+            side_planned: 0,
+        }
+    }
+
+    fn sample() -> Sample {
+        Sample {
+            elapsed: Some(Duration::from_millis(3_200)),
+            outside: Some(20),
+            inside: Some(4),
+            connecting: 0,
+            ok: 1_234,
+            failed: 0,
+            threads: Some(6),
+            rss_kb: Some(2_458),
+            in_flight: Some(4),
+            connections_open: Some(4),
+            side_opened: 0,
+        }
+    }
+
+    /// The example of the module's header, line for line.
+    #[test]
+    fn a_frame_is_the_picture_of_one_sample() {
+        assert_eq!(
+            render(&sample(), &view()),
+            [
+                format!("  outside the door  {} 20", "●".repeat(20)),
+                "  inside            ○○○○ 4".to_string(),
+                "                    ● ○ one person each".to_string(),
+                "  server            in flight 4 (/stats)   threads 6   RSS 2.4 MiB".to_string(),
+                "  served 1 234   failed 0   3.2 s of 8.0 s".to_string(),
+            ]
+        );
+    }
+
+    /// A crowd is drawn to scale, and the legend says what one glyph is worth.
+    #[test]
+    fn a_crowd_is_scaled_to_fit_80_columns() {
+        let mut crowd = sample();
+        (crowd.outside, crowd.inside, crowd.connecting) = (Some(1_000), Some(7), 40);
+        let lines = render(&crowd, &view());
+        assert_eq!(
+            lines[0],
+            format!("  outside the door  {} 1 000", "●".repeat(20))
+        );
+        assert_eq!(lines[1], "  inside            ○ 7");
+        assert_eq!(
+            lines[2],
+            "                    ● ○ 50 people each; 40 knocking (connect() pending)"
+        );
+        // The largest numbers a run can have still fit.
+        let view = View {
+            duration: Some(Duration::from_secs(3600)),
+            requests: Some(10_000_000),
+            ..view()
+        };
+        (crowd.elapsed, crowd.connecting, crowd.ok) =
+            (Some(Duration::from_secs(3600)), 10_000, 1_234_567);
+        (crowd.in_flight, crowd.threads, crowd.rss_kb) =
+            (Some(10_000), Some(10_010), Some(1_264_128));
+        for big in [49, 100, 101, 65_535, 1_000_000] {
+            crowd.outside = Some(big);
+            for line in render(&crowd, &view) {
+                assert!(line.chars().count() <= 80, "{} wide: {line}", line.len());
+            }
+        }
+    }
+
+    /// What is not known says why, instead of a number that would be wrong.
+    #[test]
+    fn unknowns_are_marked() {
+        let mut unknown = sample();
+        (unknown.outside, unknown.inside, unknown.in_flight) = (None, None, None);
+        let view = View {
+            pid: false,
+            requests: Some(10_000),
+            duration: None,
+            ..view()
+        };
+        let lines = render(&unknown, &view);
+        assert_eq!(lines[0], "  outside the door  ? (no /proc/net/tcp)");
+        assert_eq!(
+            lines[3],
+            "  server            in flight ? (/stats late)   threads, RSS: give --pid"
+        );
+        assert_eq!(
+            lines[4],
+            "  served 1 234   failed 0   of 10 000 requests   3.2 s"
+        );
+    }
+
+    /// Before the start line, the last line counts the connections being opened.
+    #[test]
+    fn before_the_start_the_opening_is_shown() {
+        let mut early = sample();
+        (early.elapsed, early.side_opened) = (None, 4_312);
+        let view = View {
+            side_planned: 10_000,
+            ..view()
+        };
+        assert_eq!(
+            render(&early, &view)[4],
+            "  opening 4 312 of 10 000 connections before the start line"
+        );
+    }
+
+    #[test]
+    fn the_progress_line_says_time_and_requests() {
+        assert_eq!(
+            progress_line(&sample(), &view()),
+            "loadgen: 3.2 s of 8.0 s: 1 234 requests so far (1 234 ok, 0 failed)\n"
+        );
+    }
+
+    #[test]
+    fn scales_go_1_2_5_10() {
+        let scales: Vec<u64> = [0, 48, 49, 96, 97, 240, 241, 480, 481, 4800, 4801]
+            .into_iter()
+            .map(scale_for)
+            .collect();
+        assert_eq!(scales, [1, 1, 2, 2, 5, 5, 10, 10, 20, 100, 200]);
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1 000");
+        assert_eq!(grouped(1_234_567), "1 234 567");
+    }
+
+    /// Each frame goes back up over the last one and clears each line before writing it;
+    /// clearing goes back up and wipes to the end of the screen.
+    #[test]
+    fn frames_overwrite_each_other_in_place() {
+        let mut screen = Screen::default();
+        let lines = ["a".to_string(), "b".to_string()];
+        assert_eq!(screen.frame(&lines), "\r\x1b[2Ka\n\r\x1b[2Kb\n");
+        assert_eq!(screen.frame(&lines), "\x1b[2A\r\x1b[2Ka\n\r\x1b[2Kb\n");
+        assert_eq!(screen.clear(), "\x1b[2A\x1b[J");
+        assert_eq!(screen.clear(), "");
+    }
+}

@@ -1,0 +1,347 @@
+//! The run over time: one thread samples it every 100 ms, for `--series`, for the live view
+//! and for the plain progress line.
+//!
+//! A sample puts together what can be seen from outside the server, so that it means the
+//! same for every stage: the accept queue from the kernel ([`crate::proc_net`]), the
+//! clients' own states ([`crate::board`]), the server's threads and memory from
+//! `/proc/PID/status`. The server's own `in_flight` and `connections_open` come from its
+//! `GET /stats`, asked by a second thread with a 200 ms timeout, so that a stage that cannot
+//! answer in time (stage 01, busy with one client) leaves those cells empty instead of
+//! holding up the samples.
+//!
+//! Both threads are started before the client threads step aside (`SCHED_BATCH`), so their
+//! ticks stay on time; both stop when the board says the run is over.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::board::Board;
+use crate::client::{self, Target};
+use crate::live::{self, Screen, View};
+use crate::proc_status;
+use crate::response::json_u64;
+
+/// One row of `--series`, exactly.
+pub const HEADER: &str =
+    "t_ms,outside,inside,done,failed,threads,rss_kb,in_flight,connections_open";
+
+/// The sampling period.
+pub const TICK: Duration = Duration::from_millis(100);
+/// The live view is redrawn on the first tick after each quarter of a second.
+const DRAW_EVERY: Duration = Duration::from_millis(250);
+/// Without a live view, a run longer than this prints a progress line this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How long `GET /stats` may take during the run before its cells are left empty.
+pub const STATS_TIMEOUT: Duration = Duration::from_millis(200);
+/// After `/stats` did not answer in time, the pause before asking again.
+const STATS_BACKOFF: Duration = Duration::from_secs(1);
+/// A bound on every loop here, whatever the board says.
+const LONGEST: Duration = Duration::from_secs(2 * 3600 + 600);
+
+/// What the run looked like at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// Since the start line; `None` before it.
+    pub elapsed: Option<Duration>,
+    /// The accept queue.
+    pub outside: Option<u64>,
+    /// Healthy clients connected and waiting for their answer, less those `outside`.
+    pub inside: Option<u64>,
+    /// Healthy clients still in `connect()`.
+    pub connecting: u64,
+    /// Healthy requests answered with 2xx so far (`done` in the series).
+    pub ok: u64,
+    pub failed: u64,
+    pub threads: Option<u64>,
+    pub rss_kb: Option<u64>,
+    pub in_flight: Option<u64>,
+    pub connections_open: Option<u64>,
+    /// Idle, trickling and held connections opened so far.
+    pub side_opened: u64,
+}
+
+/// A sample and the moment it was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub at: Instant,
+    pub sample: Sample,
+}
+
+impl Row {
+    /// The CSV line, without its newline; `t_ms` is signed milliseconds since `start`.
+    pub fn line(&self, start: Instant) -> String {
+        let t_ms = match self.at.checked_duration_since(start) {
+            Some(after) => after.as_millis() as i64,
+            None => -(start.duration_since(self.at).as_millis() as i64),
+        };
+        let s = &self.sample;
+        let cell = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+        format!(
+            "{t_ms},{},{},{},{},{},{},{},{}",
+            cell(s.outside),
+            cell(s.inside),
+            s.ok,
+            s.failed,
+            cell(s.threads),
+            cell(s.rss_kb),
+            cell(s.in_flight),
+            cell(s.connections_open),
+        )
+    }
+}
+
+/// What the watcher does with its samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Watch<'a> {
+    pub board: &'a Board,
+    /// The server's listening address, to find its accept queue.
+    pub target: SocketAddr,
+    pub pid: Option<u32>,
+    /// Keep every sample for `--series`.
+    pub series: bool,
+    /// Draw the live view on stderr (a terminal).
+    pub live: bool,
+    /// Without the live view: print a progress line every 5 s of a longer run.
+    pub progress: bool,
+    pub view: View,
+}
+
+impl Watch<'_> {
+    /// Whether the kernel and `/proc` need reading at all (not for the progress line alone).
+    fn looks_inside(&self) -> bool {
+        self.series || self.live
+    }
+
+    /// Whether there is any reason for the thread to run.
+    pub fn wanted(&self) -> bool {
+        self.series || self.live || self.progress
+    }
+}
+
+/// The latest answer of the `/stats` thread: `None` until one came, or when the last
+/// attempt got no answer in time.
+#[derive(Debug, Default)]
+pub struct Latest {
+    values: Mutex<Option<(Option<u64>, Option<u64>)>>,
+    /// `GET /stats` requests sent, which the server counts among its connections.
+    pub polls: AtomicU64,
+}
+
+impl Latest {
+    fn set(&self, values: Option<(Option<u64>, Option<u64>)>) {
+        *self.values.lock().unwrap_or_else(PoisonError::into_inner) = values;
+    }
+
+    fn get(&self) -> Option<(Option<u64>, Option<u64>)> {
+        *self.values.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Asks the server for `/stats` every `every` until the run is over, keeping the latest
+/// `in_flight` and `connections_open` in `latest`.
+pub fn poll_stats(board: &Board, target: &Target<'_>, every: Duration, latest: &Latest) {
+    let give_up = Instant::now() + LONGEST;
+    let mut next = Instant::now();
+    while !board.is_over() && Instant::now() < give_up {
+        latest.polls.fetch_add(1, Ordering::Relaxed);
+        let answer = client::fetch_text(target, STATS_TIMEOUT).map(|body| {
+            (
+                json_u64(&body, "in_flight"),
+                json_u64(&body, "connections_open"),
+            )
+        });
+        // After no answer, wait a second: a stage too busy to answer (01 with a queue) would
+        // otherwise get a connection every period that it must still accept and answer
+        // after we gave up, each one a place in its queue.
+        let pause = if answer.is_some() {
+            every
+        } else {
+            STATS_BACKOFF
+        };
+        latest.set(answer);
+        next = (next + pause).max(Instant::now());
+        sleep_until(next, board);
+    }
+}
+
+/// Samples until the run is over; returns the samples kept for `--series`.
+pub fn watch(watch: &Watch<'_>, latest: &Latest) -> Vec<Row> {
+    let board = watch.board;
+    let began = Instant::now();
+    let give_up = began + LONGEST;
+    let mut rows = Vec::new();
+    let mut screen = Screen::default();
+    let mut next_draw = began;
+    let mut next_progress = PROGRESS_EVERY;
+    let mut next = began + TICK;
+    let mut aligned = false;
+    loop {
+        sleep_until(next, board);
+        let now = Instant::now();
+        if board.is_over() || now >= give_up {
+            break;
+        }
+        let start = board.start();
+        // Once the start line is crossed, ticks fall on its multiples of 100 ms.
+        next = match start {
+            Some(start) if !aligned => {
+                aligned = true;
+                let ticks = now.duration_since(start).as_millis() / TICK.as_millis() + 1;
+                let tick = start + TICK * ticks as u32;
+                // Not two samples a millisecond apart where the two rhythms meet.
+                if tick - now < TICK / 2 {
+                    tick + TICK
+                } else {
+                    tick
+                }
+            }
+            _ => next + TICK,
+        };
+        let sample = take_sample(watch, latest, start, now);
+        if watch.series {
+            rows.push(Row { at: now, sample });
+        }
+        if watch.live && now >= next_draw {
+            next_draw = now + DRAW_EVERY - TICK / 2;
+            let frame = screen.frame(&live::render(&sample, &watch.view));
+            let _ = std::io::stderr().write_all(frame.as_bytes());
+        }
+        if let (true, Some(elapsed)) = (watch.progress, sample.elapsed) {
+            let longer = watch.view.duration.is_none_or(|d| d > next_progress);
+            if elapsed >= next_progress && longer {
+                next_progress += PROGRESS_EVERY;
+                let line = live::progress_line(&sample, &watch.view);
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+        }
+    }
+    // Nothing half-drawn is left for the report to be printed over.
+    let _ = std::io::stderr().write_all(screen.clear().as_bytes());
+    rows
+}
+
+fn take_sample(watch: &Watch<'_>, latest: &Latest, start: Option<Instant>, now: Instant) -> Sample {
+    let counts = watch.board.counts();
+    let mut sample = Sample {
+        elapsed: start.map(|start| now.saturating_duration_since(start)),
+        connecting: counts.connecting,
+        ok: counts.ok,
+        failed: counts.failed,
+        side_opened: watch.board.side_opened.load(Ordering::Relaxed),
+        ..Sample::default()
+    };
+    if watch.looks_inside() {
+        sample.outside = crate::proc_net::accept_queue(watch.target);
+        sample.inside = sample.outside.map(|o| counts.waiting.saturating_sub(o));
+        if let Some(status) = watch.pid.and_then(proc_status::read) {
+            (sample.threads, sample.rss_kb) = (status.threads, status.rss_kb);
+        }
+        if let Some((in_flight, open)) = latest.get() {
+            (sample.in_flight, sample.connections_open) = (in_flight, open);
+        }
+    }
+    sample
+}
+
+/// Sleeps until `when`, in slices, so that the end of the run is noticed within one.
+fn sleep_until(when: Instant, board: &Board) {
+    while !board.is_over() {
+        let Some(left) = when.checked_duration_since(Instant::now()) else {
+            return;
+        };
+        thread::sleep(left.min(TICK / 2));
+    }
+}
+
+/// Writes the series: the header, then one line per sample, times since `start`.
+pub fn write(out: &mut impl Write, start: Instant, rows: &[Row]) -> std::io::Result<()> {
+    writeln!(out, "{HEADER}")?;
+    for row in rows {
+        writeln!(out, "{}", row.line(start))?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header is the one the chart script reads, and a row fills it in order, with
+    /// empty cells for what is not known and negative times before the start line.
+    #[test]
+    fn series_rows_follow_the_header() {
+        assert_eq!(
+            HEADER,
+            "t_ms,outside,inside,done,failed,threads,rss_kb,in_flight,connections_open"
+        );
+        let start = Instant::now() + Duration::from_secs(1);
+        let known = Row {
+            at: start + Duration::from_millis(300),
+            sample: Sample {
+                outside: Some(112),
+                inside: Some(4),
+                ok: 1234,
+                failed: 2,
+                threads: Some(6),
+                rss_kb: Some(2400),
+                in_flight: Some(4),
+                connections_open: Some(116),
+                ..Sample::default()
+            },
+        };
+        let early = Row {
+            at: start - Duration::from_millis(250),
+            sample: Sample::default(),
+        };
+        let mut out = Vec::new();
+        write(&mut out, start, &[early, known]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{HEADER}\n-250,,,0,0,,,,\n300,112,4,1234,2,6,2400,4,116\n")
+        );
+    }
+
+    /// The sampler stops by itself when the run is over, and samples every 100 ms until
+    /// then; its /stats thread too.
+    #[test]
+    fn the_watcher_samples_until_the_run_is_over() {
+        let board = Board::new(2);
+        let view = View {
+            duration: None,
+            requests: None,
+            pid: false,
+            stats: false,
+            side_planned: 0,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let watch = Watch {
+            board: &board,
+            target: listener.local_addr().unwrap(),
+            pid: Some(std::process::id()),
+            series: true,
+            live: false,
+            progress: false,
+            view,
+        };
+        let latest = Latest::default();
+        board.set_start(Instant::now());
+        let rows = thread::scope(|scope| {
+            let watcher = scope.spawn(|| super::watch(&watch, &latest));
+            thread::sleep(Duration::from_millis(550));
+            board.set_over();
+            watcher.join().unwrap()
+        });
+        assert!((1..=6).contains(&rows.len()), "{} rows", rows.len());
+        for row in &rows {
+            assert!(row.sample.threads.unwrap() >= 1);
+            assert_eq!(row.sample.in_flight, None);
+            if cfg!(target_os = "linux") {
+                assert_eq!((row.sample.outside, row.sample.inside), (Some(0), Some(0)));
+            }
+        }
+    }
+}
