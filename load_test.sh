@@ -53,7 +53,7 @@ Load (passed to loadgen; see `cargo run --release -p loadgen -- --help`):
                        the connections to send them, so make it above R x latency
                        [default: none, the closed loop: next request once the last is in]
   --requests N         stop each run after N requests [default: none, runs are timed]
-  --duration S         seconds per stage [default: 8, so five stages take about a minute;
+  --duration S         seconds per stage [default: 8, so seven stages take about a minute;
                        none if only --requests is given]
 Stages:
   --work-ms MS         simulated work per request that waits, the same for every stage; short

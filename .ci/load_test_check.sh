@@ -4,7 +4,10 @@
 #   normal  every stage answers, with zero errors and none unfinished, and stage 02 is faster
 #           than stage 01;
 #   flood   stage 04's thread count stays flat under 200 clients while stage 02's grows;
-#   idle    with 8 idle connections stage 04 serves nobody, stage 05 (deadlines) serves.
+#   idle    with 8 idle connections stage 04 serves nobody, stage 05 (deadlines) serves;
+#   siege   idle and trickling clients that come back: 05 serves nobody, 06 (one event
+#           loop) serves, on its two threads;
+#   keep    with --keep-alive, 07 carries many requests per connection, 06 one.
 # The bounds are structural (counts, thread numbers, "more than"), not timings, so a busy
 # machine slows the run down without failing it.
 set -euo pipefail
@@ -62,6 +65,14 @@ echo "== idle: 8 idle connections against 04 and 05 (header deadline 500 ms)"
 ./load_test.sh --no-build --scenario idle --clients 10 --idle 8 --duration 3 --work-ms 5 \
 	--csv "$workdir/idle.csv" 04 05 -- --header-timeout-ms 500
 
+echo "== siege: idle and trickling connections that reconnect, against 05 and 06"
+./load_test.sh --no-build --scenario siege --clients 10 --duration 3 --work-ms 5 \
+	--csv "$workdir/siege.csv" 05 06
+
+echo "== keep-alive: clients that keep their connections, against 06 and 07"
+./load_test.sh --no-build --keep-alive --clients 10 --requests 400 --work-ms 0 \
+	--csv "$workdir/keep.csv" 06 07
+
 echo "== checks"
 normal=$workdir/normal.csv
 stages=()
@@ -97,6 +108,21 @@ ok04=$(value "$idle" 04_thread_pool ok)
 ok05=$(value "$idle" 05_timeouts ok)
 check "idle: 04 serves nobody while idle connections hold its workers ($ok04 ok)" equal "$ok04" 0
 check "idle: 05 serves once its deadline cuts them ($ok05 ok)" holds 'a > 0' "$ok05"
+
+siege=$workdir/siege.csv
+ok05=$(value "$siege" 05_timeouts ok)
+ok06=$(value "$siege" 06_event_loop ok)
+threads06=$(value "$siege" 06_event_loop peak_threads)
+check "siege: 05's workers are kept busy by clients that come back ($ok05 ok)" equal "$ok05" 0
+check "siege: 06 serves through it ($ok06 ok)" holds 'a > 0' "$ok06"
+check "siege: on two threads, main and signals ($threads06)" equal "$threads06" 2
+
+keep=$workdir/keep.csv
+check "keep-alive: 07 answered all 400 requests" equal "$(value "$keep" 07_keep_alive ok)" 400
+conns06=$(value "$keep" 06_event_loop connections)
+conns07=$(value "$keep" 07_keep_alive connections)
+check "keep-alive: 06 closes after every request ($conns06 connections for 400)" equal "$conns06" 400
+check "keep-alive: 07 keeps them ($conns07 connections for 400)" holds 'a <= 20' "$conns07"
 
 if [[ $failures -gt 0 ]]; then
 	echo "load_test_check: $failures check(s) failed" >&2

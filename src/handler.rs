@@ -17,7 +17,8 @@
 
 use std::io::Read;
 use std::mem::MaybeUninit;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -99,16 +100,38 @@ fn refuse(status: Status, why: &'static str) -> Response {
     Response::rejection(Rejection { status, why })
 }
 
-/// `--cpu-ms`: keeps the calling thread computing for `how_long`. Unlike a sleep, the thread
-/// cannot do anything else meanwhile, and neither can the core it runs on.
+/// `--cpu-ms`: keeps the calling thread computing until it has used `how_long` of CPU time.
+/// Unlike a sleep, the thread cannot do anything else meanwhile, and neither can the core it
+/// runs on. CPU time, not wall-clock time: a thread that is preempted halfway (four workers
+/// on two cores) has not computed while it waited, and must not count the wait as work.
 pub fn compute_for(how_long: Duration) {
-    let until = Instant::now() + how_long;
+    if how_long.is_zero() {
+        return;
+    }
+    let Some(start) = thread_cpu_time() else {
+        return;
+    };
     let mut x: u64 = 1;
-    while Instant::now() < until {
+    while thread_cpu_time().is_some_and(|now| now.saturating_sub(start) < how_long) {
         for _ in 0..1000 {
             x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
         }
     }
+}
+
+/// The CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`), which std has no call for.
+fn thread_cpu_time() -> Option<Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given, which lives on our stack.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(now.tv_sec).ok()?;
+    let nanos = u32::try_from(now.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
 }
 
 /// After answering a request we did not read in full, we keep reading (and throwing away)
@@ -338,7 +361,7 @@ fn write_failed(conn: &Connection, error: &std::io::Error) {
 /// TCP cannot tell a client that left from one that only half-closed (`shutdown(SHUT_WR)`,
 /// `nc -N`) and still waits for the answer: both send the same FIN. Like nginx, which logs
 /// such a request as 499 "client closed request", we take it as gone.
-pub fn peer_has_left(stream: &TcpStream) -> bool {
+pub fn peer_has_left(stream: &impl AsFd) -> bool {
     let mut byte = [MaybeUninit::<u8>::uninit(); 1];
     match socket2::SockRef::from(stream)
         .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)

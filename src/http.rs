@@ -362,6 +362,16 @@ impl Input {
         Ok(None)
     }
 
+    /// Takes in `bytes` read elsewhere (at most [`FIRST_READ`] into an empty input), then as
+    /// [`Input::received`]. The event loop reads a connection's first bytes into a buffer on
+    /// its stack, so that a connection that has sent nothing holds no buffer at all.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<usize>, Rejection> {
+        let space = self.space()?;
+        let n = bytes.len().min(space.len());
+        space[..n].copy_from_slice(&bytes[..n]);
+        self.received(n)
+    }
+
     /// Takes note of `n` bytes read into [`Input::space`] without judging them: a body's bytes.
     pub fn fill(&mut self, n: usize) {
         self.filled = (self.filled + n).min(self.buf.len());

@@ -21,7 +21,8 @@
 //! | [`semaphore`] | [`Semaphore`], a counting semaphore on `Mutex` + `Condvar` | 3 |
 //! | [`deadline`] | [`Deadlines`], a reader and a writer that never wait past a deadline | 5 |
 //! | [`conn`] | one connection of the event loop, as a state machine | 6 |
-//! | [`slab`] | the event loop's connections, kept by token | 6 |
+//! | [`connections`] | the event loop's connections by token, their timers, the bound, the end | 6 |
+//! | [`slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |
 //! | [`timers`] | the event loop's deadlines, in a heap | 6 |
 //! | [`limits`] | the descriptor limit, and what it allows the event loop to hold | 6 |
 //! | [`clock`] | UTC timestamps for logs and the `Date` header | - |
@@ -31,15 +32,20 @@
 pub mod body;
 pub mod clock;
 pub mod config;
+pub mod conn;
+pub mod connections;
 pub mod deadline;
 pub mod handler;
 pub mod http;
+pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod semaphore;
 pub mod server;
 pub mod shutdown;
+pub mod slab;
 pub mod stats;
+pub mod timers;
 
 pub use deadline::Deadlines;
 pub use handler::handle_connection;

@@ -27,8 +27,12 @@
 //! so what those chapters show is code that builds and works.
 
 mod common;
+#[path = "../docs/examples/one_request_per_read.rs"]
+mod one_request_per_read;
 #[path = "../docs/examples/per_read_timeout.rs"]
 mod per_read_timeout;
+#[path = "../docs/examples/read_once_per_event.rs"]
+mod read_once_per_event;
 #[path = "../docs/examples/tiny_pool.rs"]
 mod tiny_pool;
 
@@ -43,7 +47,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const REFRESH: &str = "cargo test --test docs -- --ignored refresh";
 
 /// Every stage binary, with the path Cargo built it at.
-const STAGES: [(&str, &str); 5] = common::ALL_STAGES;
+const STAGES: [(&str, &str); 7] = common::ALL_STAGES;
 
 /// Long flags of other programs the chapters use (cargo's, and the test harness's). Any other
 /// long flag must belong to a stage, to `load_test.sh` or to the load generator.
@@ -54,6 +58,9 @@ const OTHER_TOOLS_FLAGS: &[&str] = &[
     "--ignored",
     "--locked",
     "--help",
+    // draw.py's and measure.sh's
+    "--out",
+    "--list",
 ];
 
 fn root() -> &'static Path {
@@ -907,27 +914,53 @@ fn every_flag_mentioned_exists() {
 
 /// Numbers with one decimal in the prose that are not measurements: (chapter, numbers, why).
 const NOT_MEASURED: &[(&str, &[&str], &str)] = &[
+    ("README.md", &["1500"], "the clients of a robustness test"),
     (
         "docs/05-timeouts.md",
         &["4.9"],
         "a made-up pause that dodges a read timeout",
     ),
     (
-        "docs/06-measuring.md",
-        &["99.0"],
+        "docs/05-timeouts.md",
+        &["300", "1500", "5000"],
+        "the deadlines and bounds of tests, and a flag's default",
+    ),
+    (
+        "docs/07-keep-alive.md",
+        &["9.3", "9.6"],
+        "sections of RFC 9112",
+    ),
+    (
+        "docs/07-keep-alive.md",
+        &["75"],
+        "nginx's default keepalive_timeout",
+    ),
+    (
+        "docs/08-measuring.md",
+        &["97.7", "98.3"],
         "a measured rate over its ceiling",
     ),
     (
-        "docs/06-measuring.md",
+        "docs/08-measuring.md",
+        &["63"],
+        "1 - 0.99^100, a probability",
+    ),
+    (
+        "docs/08-measuring.md",
+        &["800"],
+        "the rate Little's law is asked about",
+    ),
+    (
+        "docs/08-measuring.md",
         &["0.2"],
         "a share of requests; C / 50 s for C = 10",
     ),
     (
-        "docs/06-measuring.md",
+        "docs/08-measuring.md",
         &["0.6", "1.4", "3.0", "6.2"],
         "sums of retransmission waits",
     ),
-    ("docs/07-beyond.md", &["9.3"], "a section of RFC 9112"),
+    ("docs/09-beyond.md", &["9.3"], "a section of RFC 9112"),
 ];
 
 /// Whether `number` occurs in `text` as a whole number, not inside a longer one.
@@ -1001,6 +1034,157 @@ fn numbers_in_the_prose_come_from_the_measurements() {
         problems.is_empty(),
         "numbers in the prose that no file in docs/measurements/ contains (re-measured? \
          update the sentence; derived? add it to NOT_MEASURED with the reason):\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Units of measure a number in the prose may stand next to, longest first.
+const UNITS: &[&str] = &[
+    "requests per second",
+    "connections",
+    "connection",
+    "threads",
+    "thread",
+    "seconds",
+    "second",
+    "req/s",
+    "KiB",
+    "MiB",
+    "GiB",
+    "ms",
+    "us",
+    "µs",
+    "s",
+    "x",
+    "%",
+];
+
+/// Every number written in the measurement files: as printed, and with its thousands joined
+/// (`10 000` and `10000` both give `10000`).
+fn measured_numbers() -> BTreeSet<String> {
+    let mut text = String::new();
+    for entry in fs::read_dir(root().join("docs/measurements")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "txt") {
+            text.push_str(&read(&path));
+            text.push('\n');
+        }
+    }
+    let mut numbers = BTreeSet::new();
+    for (number, _) in numbers_in(&text) {
+        numbers.insert(number);
+    }
+    numbers
+}
+
+/// The numbers of `text` with the index (in chars) where each ends: digits, thousands groups of three after a
+/// space or a comma (`73 550`, `1,500`), and at most one decimal part. Thousands separators
+/// are dropped, so `73 550` comes back as `73550`.
+fn numbers_in(text: &str) -> Vec<(String, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            && !(i > 0 && (chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut number = String::new();
+        let mut j = i;
+        while j < chars.len() && chars[j].is_ascii_digit() {
+            number.push(chars[j]);
+            j += 1;
+        }
+        // Groups of exactly three digits after a space or a comma continue the number, when
+        // the first group has one to three digits, as thousands are written.
+        let joins = j - i <= 3;
+        loop {
+            let group = joins
+                && j + 4 <= chars.len()
+                && matches!(chars[j], ' ' | ',')
+                && chars[j + 1..j + 4].iter().all(char::is_ascii_digit)
+                && chars.get(j + 4).is_none_or(|c| !c.is_ascii_digit());
+            if !group {
+                break;
+            }
+            number.extend(&chars[j + 1..j + 4]);
+            j += 4;
+        }
+        if j + 1 < chars.len() && chars[j] == '.' && chars[j + 1].is_ascii_digit() {
+            number.push('.');
+            j += 1;
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                number.push(chars[j]);
+                j += 1;
+            }
+        }
+        found.push((number, j));
+        i = j;
+    }
+    found
+}
+
+/// The unit right after position `at` of `text` (after at most one space), if any.
+fn unit_after(text: &[char], at: usize) -> Option<&'static str> {
+    let mut k = at;
+    if text.get(k) == Some(&' ') {
+        k += 1;
+    }
+    let rest: String = text[k.min(text.len())..].iter().take(24).collect();
+    UNITS.iter().copied().find(|unit| {
+        rest.starts_with(unit)
+            && !rest[unit.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// Every number next to a unit it measures (req/s, ms, s, KiB, MiB, x, %, threads,
+/// connections...) in the book's and the README's prose is a number some committed
+/// measurement file prints (`docs/measurements/*.txt`), or [`NOT_MEASURED`] says why it is
+/// not a measurement (a parameter, a formula's result, a fact of the kernel). So no sentence
+/// can go on quoting a figure that no run produced, as "about 40 000 requests per second"
+/// once did next to a table that said 73 550.
+#[test]
+fn numbers_with_units_in_the_prose_are_measured_or_declared() {
+    let measured = measured_numbers();
+    let mut files = book_files();
+    files.push(root().join("README.md"));
+    let (mut checked, mut problems) = (0, Vec::new());
+    for file in files {
+        let name = relative(&file);
+        // Inline code is a command, a flag or a formula, not a quoted result.
+        let prose: String = parts(&file)
+            .prose
+            .split('`')
+            .step_by(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let chars: Vec<char> = prose.chars().collect();
+        for (number, end) in numbers_in(&prose) {
+            let Some(_) = unit_after(&chars, end) else {
+                continue;
+            };
+            checked += 1;
+            let excused = NOT_MEASURED
+                .iter()
+                .any(|(f, numbers, _)| *f == name && numbers.contains(&number.as_str()));
+            if !excused && !measured.contains(&number) {
+                problems.push(format!("{name}: {number}"));
+            }
+        }
+    }
+    assert!(checked > 0, "no numbers with units found");
+    problems.sort();
+    problems.dedup();
+    assert!(
+        problems.is_empty(),
+        "numbers with a unit in the prose that no file in docs/measurements/ prints (re-measured? \
+         update the sentence; a parameter, a formula or a fact? add it to NOT_MEASURED with the \
+         reason):\n{}",
         problems.join("\n")
     );
 }
@@ -1347,5 +1531,112 @@ mod chapter_5_per_read_timeout {
         assert!(took < Duration::from_millis(1500), "cut late: {took:?}");
         drop(stream);
         client.join().unwrap().unwrap();
+    }
+}
+
+mod chapter_6_read_once_per_event {
+    use super::read_once_per_event::serve;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::Duration;
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+
+    /// Starts the wrong loop on a free port; returns its address and the switch that stops it.
+    fn start() -> (
+        std::net::SocketAddr,
+        Arc<AtomicBool>,
+        thread::JoinHandle<()>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let handle = thread::spawn(move || serve(listener, &stopped).unwrap());
+        (addr, stop, handle)
+    }
+
+    /// Sends `REQUEST` in pieces of `piece` bytes, 30 ms apart; returns what came back within
+    /// a second.
+    fn ask(addr: std::net::SocketAddr, piece: usize) -> Vec<u8> {
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.set_nodelay(true).unwrap();
+        for part in REQUEST.chunks(piece) {
+            client.write_all(part).unwrap();
+            thread::sleep(Duration::from_millis(30));
+        }
+        client
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = client.read_to_end(&mut answer);
+        answer
+    }
+
+    /// Sent 8 bytes at a time, each piece is an event and fits one read: answered. Sent at
+    /// once, the 39 bytes are one event; the loop reads 16 and waits for an event that never
+    /// comes. Stage 06, which reads to `WouldBlock`, answers the same request sent at once.
+    #[test]
+    fn reading_once_per_edge_triggered_event_loses_the_rest_of_the_request() {
+        let (addr, stop, handle) = start();
+        assert!(
+            ask(addr, 8).starts_with(b"HTTP/1.1 200 OK"),
+            "in pieces: answered"
+        );
+        assert_eq!(ask(addr, REQUEST.len()), b"", "at once: never answered");
+        stop.store(true, Ordering::Relaxed);
+        handle.join().unwrap();
+
+        let stage = crate::common::Stage::start(
+            env!("CARGO_BIN_EXE_06_event_loop"),
+            &["--work-ms", "0", "--quiet"],
+        );
+        assert!(ask(stage.addr, REQUEST.len()).starts_with(b"HTTP/1.1 200 OK"));
+    }
+}
+
+mod chapter_7_one_request_per_read {
+    use super::one_request_per_read::serve;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::thread;
+    use std::time::Duration;
+
+    const THREE: &[u8] = b"GET /1 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\n\r\nGET /3 HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    /// Sends three pipelined requests in one write; counts the answers that come within a
+    /// second.
+    fn answers(mut client: TcpStream) -> usize {
+        client.write_all(THREE).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = client.read(&mut chunk) {
+            got.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&got).matches("HTTP/1.1 ").count()
+    }
+
+    /// Three requests in one write arrive in one read and get one answer from the server that
+    /// takes a read for a request; stage 07, which frames by the head's empty line and the
+    /// body's length, answers all three, in order.
+    #[test]
+    fn the_end_of_a_read_is_not_the_end_of_a_request() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || serve(listener.accept().unwrap().0));
+        assert_eq!(answers(TcpStream::connect(addr).unwrap()), 1);
+        server.join().unwrap();
+
+        let stage = crate::common::Stage::start(
+            env!("CARGO_BIN_EXE_07_keep_alive"),
+            &["--work-ms", "0", "--quiet"],
+        );
+        assert_eq!(answers(stage.connect()), 3);
     }
 }

@@ -1,5 +1,6 @@
 //! What every stage answers, byte for byte: the shared handler seen from a client.
-//! Run against stage 01 and stage 02; stages 03-05 use the same handler.
+//! Run against stages 01 and 02 (stages 03-05 use the same handler) and 06, the event loop,
+//! which uses the same router and parser. Stage 07's kept connections are in its own tests.
 
 mod common;
 
@@ -8,9 +9,10 @@ use std::time::Duration;
 
 use common::{read_to_close, send_in_pieces, Reply, Stage};
 
-const STAGES: [&str; 2] = [
+const STAGES: [&str; 3] = [
     env!("CARGO_BIN_EXE_01_single"),
     env!("CARGO_BIN_EXE_02_thread_per_conn"),
+    env!("CARGO_BIN_EXE_06_event_loop"),
 ];
 
 fn start(bin: &str) -> Stage {

@@ -1,6 +1,11 @@
 //! Clients that misbehave at the TCP level: they leave early, reset, or half-close. Proved
-//! against stages 01, 02 and 05; none of these can hang stage 01, because each client either
-//! closes or finishes its request.
+//! against stages 01, 02 and 05 (blocking) and 06 and 07 (the event loop); none of these can
+//! hang stage 01, because each client either closes or finishes its request.
+//!
+//! The two models differ in one place: a blocking stage looks for a client that left only
+//! before the work, the event loop also while the work runs (an event tells it). So a client
+//! that resets or half-closes during the work is abandoned by the event loop, while a blocking
+//! stage finishes the work and writes its answer (which fails, for a reset).
 //!
 //! For every row and stage: what the client sees (an answer, a prompt close, or nothing since
 //! it left), what the server counts as an error (a reset is logged with the peer; a plain
@@ -76,7 +81,15 @@ fn half_close_after(stage: &Stage, bytes: &[u8], pause_ms: u64) -> Seen {
     }
 }
 
-fn cases() -> Vec<Case> {
+/// How the stage waits: a thread per request (01-05), or an event loop (06, 07).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Model {
+    Blocking,
+    EventLoop,
+}
+
+fn cases(model: Model) -> Vec<Case> {
+    let event_loop = model == Model::EventLoop;
     vec![
         Case {
             what: "closes before sending anything",
@@ -144,14 +157,15 @@ fn cases() -> Vec<Case> {
             errors: 1,
         },
         Case {
-            // The reset arrives during the work: writing the answer fails, and is logged.
+            // The reset arrives during the work: a blocking stage writes its answer, which
+            // fails and is logged; the event loop is told at once and abandons the request.
             what: "resets while its request is worked on",
             client: |stage| {
                 close_with_reset(connect_and_send(stage, GET, LEAVE_AFTER_MS));
                 Seen::Nothing
             },
             seen: Seen::Nothing,
-            errors: 1,
+            errors: if event_loop { 0 } else { 1 },
         },
         Case {
             // The server answers 405, then drains what the client still sends; the reset cuts
@@ -173,10 +187,15 @@ fn cases() -> Vec<Case> {
         },
         Case {
             // Half-closed once the work has started: the blocking stages look for a client
-            // that left only before the work, so it gets its answer.
+            // that left only before the work, so it gets its answer; the event loop sees the
+            // FIN at once and, since TCP cannot tell it from a client that left, abandons it.
             what: "half-closes while its request is worked on",
             client: |stage| half_close_after(stage, GET, HALF_CLOSE_AFTER_MS),
-            seen: Seen::Answer(200),
+            seen: if event_loop {
+                Seen::PromptClose
+            } else {
+                Seen::Answer(200)
+            },
             errors: 0,
         },
         Case {
@@ -209,13 +228,13 @@ fn cases() -> Vec<Case> {
 /// Runs every misbehaving client of [`cases`] against one stage: the client sees what it
 /// should, a reset is logged as one error and a plain close as none, and the stage serves a
 /// normal request next with no descriptor or thread left behind.
-fn run_cases(bin: &str, extra: &[&str]) {
+fn run_cases(bin: &str, extra: &[&str], model: Model) {
     let args = [&["--work-ms", WORK_MS, "--quiet"], extra].concat();
     let stage = Stage::start(bin, &args);
     // Counted before any request: a connection thread of stage 02 may outlive its answer.
     let baseline = stage.usage();
     assert_eq!(stage.get("/").status, 200);
-    for case in cases() {
+    for case in cases(model) {
         let label = format!("client {} ({bin})", case.what);
         let errors_before = stage.stats()["errors"];
         assert_eq!((case.client)(&stage), case.seen, "{label}");
@@ -253,19 +272,33 @@ fn run_cases(bin: &str, extra: &[&str]) {
         log.contains("read failed: Connection reset by peer"),
         "{log}"
     );
-    assert!(log.contains("write failed: "), "{log}");
+    // The clients that left during the work: the event loop abandons all three (closed,
+    // reset, half-closed); a blocking stage worked for them, and its write to the reset one
+    // failed.
+    let abandoned = stage.stats()["abandoned"];
+    match model {
+        Model::Blocking => {
+            assert!(log.contains("write failed: "), "{log}");
+            assert_eq!(abandoned, 0);
+        }
+        Model::EventLoop => assert_eq!(abandoned, 3, "{log}"),
+    }
 }
 
 /// Stage 01 serves one connection at a time, yet no client of [`cases`] can hold it.
 #[test]
 fn stage01_survives_clients_that_leave_early_reset_or_half_close() {
-    run_cases(env!("CARGO_BIN_EXE_01_single"), &[]);
+    run_cases(env!("CARGO_BIN_EXE_01_single"), &[], Model::Blocking);
 }
 
 /// Stage 02: the same clients, each on a thread of its own.
 #[test]
 fn stage02_survives_clients_that_leave_early_reset_or_half_close() {
-    run_cases(env!("CARGO_BIN_EXE_02_thread_per_conn"), &[]);
+    run_cases(
+        env!("CARGO_BIN_EXE_02_thread_per_conn"),
+        &[],
+        Model::Blocking,
+    );
 }
 
 /// Stage 05, with a header deadline far beyond [`PROMPTLY`]: a half-closed partial request
@@ -275,5 +308,26 @@ fn stage05_survives_clients_that_leave_early_reset_or_half_close() {
     run_cases(
         env!("CARGO_BIN_EXE_05_timeouts"),
         &["--header-timeout-ms", "30000"],
+        Model::Blocking,
+    );
+}
+
+/// Stage 06: the same clients, all on one thread.
+#[test]
+fn stage06_survives_clients_that_leave_early_reset_or_half_close() {
+    run_cases(
+        env!("CARGO_BIN_EXE_06_event_loop"),
+        &["--header-timeout-ms", "30000"],
+        Model::EventLoop,
+    );
+}
+
+/// Stage 07: the same, on connections it would keep open.
+#[test]
+fn stage07_survives_clients_that_leave_early_reset_or_half_close() {
+    run_cases(
+        env!("CARGO_BIN_EXE_07_keep_alive"),
+        &["--header-timeout-ms", "30000"],
+        Model::EventLoop,
     );
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{read_until_end, Ending, Launch, Reply, Stage, PATIENCE};
 
 const STAGE02: &str = env!("CARGO_BIN_EXE_02_thread_per_conn");
-const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+const GET: &[u8] = common::GET_CLOSE;
 
 /// Asserts that descriptors and threads return to `baseline`.
 fn assert_back_to(stage: &Stage, baseline: common::Usage, what: &str) {
@@ -317,4 +317,69 @@ fn stage04_survives_1500_clients_at_once() {
 #[test]
 fn stage05_survives_1500_clients_at_once() {
     survives_a_burst(env!("CARGO_BIN_EXE_05_timeouts"));
+}
+
+/// Stage 06 accepts all 1500 on its one thread.
+#[test]
+fn stage06_survives_1500_clients_at_once() {
+    survives_a_burst(env!("CARGO_BIN_EXE_06_event_loop"));
+}
+
+/// Stage 07 likewise, each client asking to close after its answer.
+#[test]
+fn stage07_survives_1500_clients_at_once() {
+    survives_a_burst(env!("CARGO_BIN_EXE_07_keep_alive"));
+}
+
+/// Out of descriptors on the event loop: stage 06 under `ulimit -n 64` (soft and hard) with
+/// 100 idle clients. It cannot raise its limit, says so at start, and holds only what the
+/// limit allows (64 less its reserve); the rest wait in the backlog. While saturated the loop
+/// does not spin (almost no CPU), and once the clients leave it serves again.
+#[test]
+fn stage06_out_of_descriptors_holds_what_it_can_without_spinning() {
+    let stage = Stage::start_with(
+        env!("CARGO_BIN_EXE_06_event_loop"),
+        &["--work-ms", "0", "--quiet", "--header-timeout-ms", "60000"],
+        Launch {
+            ulimit: Some("-n 64"),
+            ..Launch::default()
+        },
+    );
+    assert!(
+        stage.wait_for_log("holding at most 32 connections"),
+        "{}",
+        stage.stderr()
+    );
+    let baseline = stage.usage();
+    let idle: Vec<TcpStream> = (0..100).map(|_| stage.connect()).collect();
+    let deadline = Instant::now() + PATIENCE;
+    while stage.fds() < baseline.fds + 32 {
+        assert!(
+            Instant::now() < deadline,
+            "never held 32: {:?}",
+            stage.usage()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let cpu_before = stage.cpu_time();
+    let started = Instant::now();
+    thread::sleep(Duration::from_secs(1));
+    let cpu = stage.cpu_time() - cpu_before;
+    assert!(
+        cpu.as_secs_f64() < 0.2 * started.elapsed().as_secs_f64(),
+        "{cpu:?} of CPU in a second while saturated"
+    );
+    assert_eq!(
+        stage.fds(),
+        baseline.fds + 32,
+        "held exactly what the limit allows"
+    );
+    assert_eq!(
+        stage.threads(),
+        baseline.threads,
+        "one thread for all of them"
+    );
+    drop(idle);
+    assert_eq!(stage.get("/").status, 200, "serves again once they leave");
+    assert_back_to(&stage, baseline, "after the idle clients left");
 }

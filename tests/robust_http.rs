@@ -1,10 +1,14 @@
-//! Every HTTP decision of `src/http.rs`, proved against the real binaries (stages 01, 02, 05).
+//! Every HTTP decision of `src/http.rs`, proved against the real binaries: stages 01, 02 and 05
+//! (blocking), 06 (the event loop) and 07 (persistent connections).
 //!
 //! Each table row is one request as a client would send it. For every row and every stage the
-//! test asserts the status (and the `Allow` header where it matters), that exactly one response
-//! came back and then a clean close (FIN, not a reset: the client gets to read the error even
-//! when it sent more than we read), that the process is still alive, that a normal request is
-//! still served afterwards, and that descriptor and thread counts return to where they were.
+//! test asserts the status (and the `Allow` header where it matters), and reads every response
+//! with a strict parser (httparse). A stage that closes after a response (01-06, and 07 when its
+//! response says `Connection: close`) must send exactly one response and then close cleanly
+//! (FIN, not a reset: the client gets to read the error even when it sent more than we read).
+//! A connection that stage 07 keeps must carry a further request, answered in order. Then the
+//! process is still alive, a normal request is still served, and descriptor and thread counts
+//! return to where they were.
 //!
 //! The client never half-closes here: a rejected request must be answered while the client
 //! is still connected and possibly still sending, and its read timeout ([`ANSWER_WITHIN`]) is
@@ -16,21 +20,43 @@ use std::io::Write;
 use std::thread;
 use std::time::Duration;
 
-use common::{read_until_end, Ending, Reply, Stage};
+use common::{Responses, Stage};
 
-/// Stages run with no simulated work; stage 05's header deadline is far beyond [`ANSWER_WITHIN`].
-const STAGES: [(&str, &[&str]); 3] = [
+/// Whether a stage may keep a connection open after a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    /// One request per connection (stages 01-06).
+    Never,
+    /// Persistent connections (stage 07).
+    KeepAlive,
+}
+
+/// Stages run with no simulated work; the header deadlines are far beyond [`ANSWER_WITHIN`].
+const STAGES: [(&str, &[&str], Reuse); 5] = [
     (
         env!("CARGO_BIN_EXE_01_single"),
         &["--work-ms", "0", "--quiet"],
+        Reuse::Never,
     ),
     (
         env!("CARGO_BIN_EXE_02_thread_per_conn"),
         &["--work-ms", "0", "--quiet"],
+        Reuse::Never,
     ),
     (
         env!("CARGO_BIN_EXE_05_timeouts"),
         &["--work-ms", "0", "--quiet", "--header-timeout-ms", "30000"],
+        Reuse::Never,
+    ),
+    (
+        env!("CARGO_BIN_EXE_06_event_loop"),
+        &["--work-ms", "0", "--quiet", "--header-timeout-ms", "30000"],
+        Reuse::Never,
+    ),
+    (
+        env!("CARGO_BIN_EXE_07_keep_alive"),
+        &["--work-ms", "0", "--quiet", "--header-timeout-ms", "30000"],
+        Reuse::KeepAlive,
     ),
 ];
 
@@ -124,7 +150,7 @@ fn with_header_lines(count: usize) -> Vec<u8> {
 }
 
 /// Sends the case to `stage` and checks everything the module docs promise for it.
-fn check(stage: &Stage, case: &Case) {
+fn check(stage: &Stage, case: &Case, reuse: Reuse) {
     let label = format!("{} on {}", case.what, stage_name(stage));
     let mut stream = stage.connect();
     stream.set_read_timeout(Some(ANSWER_WITHIN)).unwrap();
@@ -143,33 +169,46 @@ fn check(stage: &Stage, case: &Case) {
             stream.write_all(&case.bytes[at..]).unwrap();
         }
     }
-    let (raw, ending) = read_until_end(&mut stream);
-    assert_eq!(
-        ending,
-        Ending::Eof,
-        "{label}: the server must close cleanly after its answer; got {:?}",
-        String::from_utf8_lossy(&raw)
-    );
-    let reply = Reply::parse(&raw);
+    let head_only = case.bytes.starts_with(b"HEAD ");
+    let mut responses = Responses::new(&mut stream);
+    let reply = match responses.next(head_only) {
+        Ok(Some(reply)) => reply,
+        other => panic!("{label}: no response: {other:?}"),
+    };
     assert_eq!(reply.status, case.status, "{label}: {:?}", reply.body);
     if let Some((name, value)) = case.header {
         assert_eq!(reply.header(name), Some(value), "{label}");
     }
-    // Exactly one response: the bytes after the head are its body, of the declared length
-    // (HEAD declares the GET body's length and sends none).
-    let declared: usize = reply.header("Content-Length").unwrap().parse().unwrap();
-    let sent = if case.bytes.starts_with(b"HEAD ") {
-        0
+    let closes = reuse == Reuse::Never || reply.header("Connection") == Some("close");
+    if closes {
+        // Exactly one response, then a clean close: FIN, no more bytes, no reset.
+        match responses.next(false) {
+            Ok(None) => {}
+            other => {
+                panic!("{label}: the server must close cleanly after its one answer; got {other:?}")
+            }
+        }
     } else {
-        declared
-    };
-    assert_eq!(
-        reply.body.len(),
-        sent,
-        "{label}: one response, nothing after"
-    );
-    drop(stream);
-
+        // Kept open: the connection carries the next request, answered after the first.
+        responses
+            .stream()
+            .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let next = match responses.next(false) {
+            Ok(Some(next)) => next,
+            other => panic!("{label}: no answer on the kept connection: {other:?}"),
+        };
+        assert_eq!(next.status, 200, "{label}: the request after it");
+        assert_eq!(
+            next.header("Content-Type"),
+            Some("application/json"),
+            "{label}"
+        );
+        assert!(
+            matches!(responses.next(false), Ok(None)),
+            "{label}: closed after it"
+        );
+    }
     assert!(stage.alive(), "{label}: the stage died");
 }
 
@@ -177,16 +216,20 @@ fn stage_name(stage: &Stage) -> String {
     format!("stage pid {} ({})", stage.pid(), stage.addr)
 }
 
-/// Runs every case of `table` against stages 01, 02 and 05, checking after each that a normal
-/// request is served and that descriptors and threads are back to their baseline.
+/// Runs every case of `table` against every stage of [`STAGES`], checking after each that a
+/// normal request is served and that descriptors and threads are back to their baseline.
 fn run_table(table: &[Case]) {
-    for (bin, args) in STAGES {
+    run_table_on(table, &STAGES);
+}
+
+fn run_table_on(table: &[Case], stages: &[(&str, &[&str], Reuse)]) {
+    for &(bin, args, reuse) in stages {
         let stage = Stage::start(bin, args);
         // Counted before any request: a connection thread of stage 02 may outlive its answer.
         let baseline = stage.usage();
         assert_eq!(stage.get("/").status, 200);
         for case in table {
-            check(&stage, case);
+            check(&stage, case, reuse);
             let normal = stage.get("/");
             assert_eq!(
                 normal.status, 200,
@@ -435,8 +478,9 @@ fn errors_are_readable_even_when_the_client_sent_more() {
     ]);
 }
 
-/// One request per connection: whatever follows the first request (a second request, the
-/// rest of a body, garbage) is ignored, and exactly one response comes back.
+/// One request per connection (stages 01-06): whatever follows the first request (a second
+/// request, the rest of a body, garbage) is ignored, and exactly one response comes back.
+/// Stage 07 answers the second request too (`tests/stage07_keep_alive.rs`).
 #[test]
 #[rustfmt::skip] // one row per line reads as the table it is
 fn one_request_per_connection() {
@@ -448,11 +492,13 @@ fn one_request_per_connection() {
     .concat();
     let then_garbage = [get_with(""), vec![0xff; 4000]].concat();
     let error_then_request = [b"GET / HTTP/9.9\r\nHost: t\r\n\r\n".to_vec(), get_with("")].concat();
-    run_table(&[
+    let one_request_stages: Vec<_> = STAGES.into_iter().filter(|s| s.2 == Reuse::Never).collect();
+    let table = [
         case("two requests in one write", two.clone(), 200),
         case("two requests in pieces", two, 200).in_pieces(4),
         case("a body and then a second request", body_then_request, 200),
         case("a request and then 4 KB of garbage", then_garbage, 200),
         case("a 505 and then a valid request", error_then_request, 505),
-    ]);
+    ];
+    run_table_on(&table, &one_request_stages);
 }

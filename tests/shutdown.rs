@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{fds_back_to, read_to_close, settled_stats, Reply, Stage, PATIENCE};
 
-const STAGES: [(&str, &str); 5] = common::ALL_STAGES;
+const STAGES: [(&str, &str); 7] = common::ALL_STAGES;
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 
 /// Ctrl-C while a request is in progress: that request still gets its 200, a client that
@@ -52,7 +52,7 @@ fn ctrl_c_finishes_the_request_in_progress_then_exits_0() {
 
 /// The flags that make each blocking stage serve one client at a time, so that a second one
 /// waits in the kernel's backlog.
-const ONE_AT_A_TIME: [(&str, &[&str]); 4] = [
+const ONE_AT_A_TIME: [(&str, &[&str]); 6] = [
     (env!("CARGO_BIN_EXE_01_single"), &[]),
     (env!("CARGO_BIN_EXE_03_semaphore"), &["--max-conns", "1"]),
     (
@@ -63,6 +63,8 @@ const ONE_AT_A_TIME: [(&str, &[&str]); 4] = [
         env!("CARGO_BIN_EXE_05_timeouts"),
         &["--workers", "1", "--queue", "0"],
     ),
+    (env!("CARGO_BIN_EXE_06_event_loop"), &["--max-conns", "1"]),
+    (env!("CARGO_BIN_EXE_07_keep_alive"), &["--max-conns", "1"]),
 ];
 
 /// A client still waiting in the backlog when Ctrl-C comes is reset at once: nobody had

@@ -473,7 +473,9 @@ Load:
                             10 000 then take 5 s [default: {DEFAULT_HELD_RATE}]
   --keep-alive              HTTP/1.1 persistent connections: no Connection: close, and each
                             client sends its next request on the same connection while the
-                            server keeps it open [default: off, a connection per request]
+                            server keeps it open; in held, each held connection makes one
+                            request first, so it is held as an idle kept connection
+                            [default: off, a connection per request]
   --rate R                  open loop: R requests per second from all clients together,
                             each due at start + i/R whatever the server does; latency counts
                             from when a request was due, so a stall shows as the wait it

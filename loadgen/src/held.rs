@@ -15,8 +15,12 @@
 //! through `libc`, in one small function), which says which of them the server closed. A
 //! closed one is counted as cut and not opened again: the count held is what the scenario
 //! measures.
+//!
+//! With `--keep-alive`, each held connection first sends one request and reads its answer,
+//! so that what is held is an idle persistent connection, the regular between two orders of
+//! stage 07. A server that closes after its answer has cut it.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
@@ -155,9 +159,17 @@ pub fn open<'s>(
                 stream.set_nonblocking(true)?;
                 Ok(stream)
             });
+        let connected = connected.and_then(|stream| {
+            if target.keep_alive {
+                regular(shared, &stream, opening.ends, &mut record)?;
+            }
+            Ok(stream)
+        });
         match connected {
             Ok(stream) => {
-                record.connected = shared.clock.at(Instant::now());
+                if record.connected == At::NONE {
+                    record.connected = shared.clock.at(Instant::now());
+                }
                 tally.established += 1;
                 shared.board.side_opened.fetch_add(1, Ordering::Relaxed);
                 // If the holder is gone, the connection closes here; it was established.
@@ -172,6 +184,37 @@ pub fn open<'s>(
         }
     }
     (tally, recorder)
+}
+
+/// `--keep-alive`: one request and its whole answer on a held connection before it goes idle.
+/// An answer that closes the connection (or any failure) makes it not held.
+fn regular(
+    shared: &Shared<'_>,
+    stream: &TcpStream,
+    deadline: Instant,
+    record: &mut Record,
+) -> Result<(), client::Failed> {
+    record.connected = shared.clock.at(Instant::now());
+    // Blocking for this one exchange; the holder gets it non-blocking.
+    stream.set_nonblocking(false)?;
+    record.sent = shared.clock.at(Instant::now());
+    (&*stream).write_all(shared.plan.target.request)?;
+    let mut buf = [0u8; 1024];
+    let mut first_byte = None;
+    let (head, exact) = client::read_response(stream, deadline, &mut buf, &mut first_byte)?;
+    if let Some(at) = first_byte {
+        record.first_byte = shared.clock.at(at);
+    }
+    record.status = Some(head.status);
+    stream.set_nonblocking(true)?;
+    if head.persistent() && exact {
+        Ok(())
+    } else {
+        Err(client::Failed::from(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "the server closes after its answer",
+        )))
+    }
 }
 
 /// The holder: takes in what the openers open, watches every connection for the server's

@@ -16,8 +16,8 @@
 //!
 //! **What breaks next.** Each waiting client still holds a whole thread until its deadline.
 //! Idle clients that reconnect as soon as they are cut keep the workers busy anyway: the
-//! limit of one blocked thread per connection. Chapter 7 (`docs/07-beyond.md`) shows what
-//! event loops do instead. (Chapter 5: `docs/05-timeouts.md`.)
+//! limit of one blocked thread per connection. Stage 06 waits for all of them with one thread,
+//! an event loop. (Chapter 5: `docs/05-timeouts.md`.)
 
 use std::process::ExitCode;
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Every stage: its name and the binary Cargo built for it. A new stage is added here once,
 /// and every test that runs all stages (shutdown, the docs' flag checks) picks it up.
-pub const ALL_STAGES: [(&str, &str); 5] = [
+pub const ALL_STAGES: [(&str, &str); 7] = [
     ("01_single", env!("CARGO_BIN_EXE_01_single")),
     (
         "02_thread_per_conn",
@@ -25,7 +25,13 @@ pub const ALL_STAGES: [(&str, &str); 5] = [
     ("03_semaphore", env!("CARGO_BIN_EXE_03_semaphore")),
     ("04_thread_pool", env!("CARGO_BIN_EXE_04_thread_pool")),
     ("05_timeouts", env!("CARGO_BIN_EXE_05_timeouts")),
+    ("06_event_loop", env!("CARGO_BIN_EXE_06_event_loop")),
+    ("07_keep_alive", env!("CARGO_BIN_EXE_07_keep_alive")),
 ];
+
+/// A request for `/` that asks the server to close after its response, so that a client can
+/// read to the end of the connection against every stage (07 would otherwise keep it open).
+pub const GET_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 
 /// Generous bound for anything that should take well under a second.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -130,11 +136,12 @@ impl Stage {
         read_to_close(&mut stream)
     }
 
-    /// `GET path` with a Host header, parsed.
+    /// `GET path` with a Host header (and `Connection: close`, so that stage 07 closes too),
+    /// parsed.
     pub fn get(&self, path: &str) -> Reply {
-        Reply::parse(
-            &self.exchange(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes()),
-        )
+        Reply::parse(&self.exchange(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        ))
     }
 
     /// The `/stats` counters (all but `stage`) by name.
@@ -442,9 +449,7 @@ pub fn concurrent_gets(stage: &Stage, clients: usize) -> (Vec<u16>, Duration) {
             thread::spawn(move || {
                 let mut stream = TcpStream::connect(addr).unwrap();
                 stream.set_read_timeout(Some(PATIENCE)).unwrap();
-                stream
-                    .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-                    .unwrap();
+                stream.write_all(GET_CLOSE).unwrap();
                 Reply::parse(&read_to_close(&mut stream)).status
             })
         })
@@ -484,5 +489,116 @@ pub fn fds_back_to(stage: &Stage, baseline: usize) -> usize {
             return now;
         }
         thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads the responses of one connection one at a time, each framed by its `Content-Length`
+/// and checked by a strict parser (httparse, hyper's), so that a persistent connection (stage
+/// 07) can carry several.
+pub struct Responses<'s> {
+    stream: &'s mut TcpStream,
+    buf: Vec<u8>,
+}
+
+impl<'s> Responses<'s> {
+    pub fn new(stream: &'s mut TcpStream) -> Responses<'s> {
+        Responses {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The connection, to send more on it.
+    pub fn stream(&mut self) -> &mut TcpStream {
+        self.stream
+    }
+
+    /// The next response: `Ok(None)` if the server closed cleanly before a byte of one,
+    /// `Err` if what came is not a well-formed HTTP/1.1 response (or the read failed).
+    pub fn next(&mut self, head_only: bool) -> Result<Option<Reply>, String> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut parsed = httparse::Response::new(&mut headers);
+            match parsed.parse(&self.buf) {
+                Ok(httparse::Status::Complete(head_len)) => {
+                    if parsed.version != Some(1) {
+                        return Err(format!("not HTTP/1.1: {:?}", parsed.version));
+                    }
+                    let lengths: Vec<usize> = parsed
+                        .headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .map(|h| {
+                            std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|v| v.parse().ok())
+                                .ok_or("a Content-Length that is not a number".to_string())
+                        })
+                        .collect::<Result<_, _>>()?;
+                    let [length] = lengths[..] else {
+                        return Err(format!("{} Content-Length headers", lengths.len()));
+                    };
+                    let code = parsed.code.unwrap_or(0);
+                    // 1xx responses (100 Continue) have no body and are followed by the answer.
+                    let body_len = if head_only || (100..200).contains(&code) {
+                        0
+                    } else {
+                        length
+                    };
+                    let total = head_len + body_len;
+                    self.fill_to(total)?;
+                    let raw: Vec<u8> = self.buf.drain(..total).collect();
+                    let reply = Reply::parse(&raw);
+                    if reply.body.len() != body_len {
+                        return Err(format!(
+                            "a body of {} bytes, not {body_len}",
+                            reply.body.len()
+                        ));
+                    }
+                    return Ok(Some(reply));
+                }
+                Ok(httparse::Status::Partial) => {
+                    if !self.read_more()? {
+                        return if self.buf.is_empty() {
+                            Ok(None)
+                        } else {
+                            Err(format!(
+                                "closed inside a response: {:?}",
+                                String::from_utf8_lossy(&self.buf)
+                            ))
+                        };
+                    }
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "not a valid response ({e}): {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Reads until `buf` holds `len` bytes.
+    fn fill_to(&mut self, len: usize) -> Result<(), String> {
+        while self.buf.len() < len {
+            if !self.read_more()? {
+                return Err(format!("closed with {} of {len} bytes", self.buf.len()));
+            }
+        }
+        Ok(())
+    }
+
+    /// One read; false at end-of-file.
+    fn read_more(&mut self) -> Result<bool, String> {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Err(e) => Err(format!("read failed: {e}")),
+        }
     }
 }

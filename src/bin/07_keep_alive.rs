@@ -1,0 +1,121 @@
+//! # Stage 07: regulars who keep their table: persistent HTTP/1.1 connections
+//!
+//! **The idea.** An HTTP/1.1 connection is persistent by default (RFC 9112 section 9.3): after
+//! a response the client may send its next request on the same connection, and skip the TCP
+//! handshake. On the event loop of stage 06 an idle connection costs a few hundred bytes, not
+//! a thread, so this is where keeping connections open pays. After each response a connection
+//! goes back to reading; the bytes after a request (and its body) are the start of the next
+//! one, so pipelined requests are answered one after another, in order, one at a time.
+//!
+//! **The cafe.** Regulars keep their table and order again; the barista shows them the door
+//! only when they have sat idle too long.
+//!
+//! **Changed since stage 06.** The connections are kept (`Reuse::KeepAlive`), for at most
+//! `--max-requests` requests each, and closed when idle for `--keep-alive-ms`; the state
+//! machine gains its `Idle` state (`src/conn.rs`). A response carries `Connection: close` only
+//! when the connection closes after it: when the client asked, for HTTP/1.0 unless it asked
+//! for keep-alive, at `--max-requests`, after an error, and after Ctrl-C.
+//!
+//! **Run it.** `cargo run --release --bin 07_keep_alive`, then
+//! `curl -v http://localhost:1729/ http://localhost:1729/stats`: curl says it reuses the
+//! connection, and `/stats` shows two requests on one accepted connection.
+//!
+//! **What breaks next.** One thread: work that computes (`--cpu-ms`) still stalls every
+//! connection, and the loop uses one core of many. Chapter 9 (`docs/09-beyond.md`) shows where
+//! servers go from here. (Chapter 7: `docs/07-keep-alive.md`.)
+
+use std::io::ErrorKind;
+use std::process::ExitCode;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use tcp_server::config::Flag;
+use tcp_server::conn::Reuse;
+use tcp_server::connections::Connections;
+use tcp_server::{config, listener, logging, Server, StartError};
+
+const STAGE: &str = "07_keep_alive";
+/// The tokens of the listener and of Ctrl-C's waker; connections get the slab's indexes.
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+
+fn main() -> Result<ExitCode, StartError> {
+    let config = config::from_args(
+        STAGE,
+        &[
+            Flag::MaxHeld,
+            Flag::HeaderTimeout,
+            Flag::WriteTimeout,
+            Flag::KeepAlive,
+        ],
+    );
+    // socket() + bind() + listen() as in every stage; then non-blocking: accept() may never
+    // wait, or every connection would wait with it.
+    let listener = listener::bind(config.addr, config.backlog)
+        .map_err(|e| StartError::Bind(config.addr, e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(StartError::Listener)?;
+    let mut listener = TcpListener::from_std(listener);
+    // The poller watches every socket registered with it, each under a token of our choice.
+    let mut poll = Poll::new().map_err(StartError::Poll)?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(StartError::Poll)?;
+    let waker = Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?;
+    let local = listener.local_addr().map_err(StartError::Listener)?;
+    // After a response, the connection stays open for the next request.
+    let reuse = Reuse::KeepAlive {
+        idle: config.keep_alive,
+        max_requests: config.max_requests,
+    };
+    let server = Server::start_event_loop(STAGE, config, local, waker)?;
+    let mut conns = Connections::new(&server, reuse);
+    server.announce();
+
+    let mut events = Events::with_capacity(1024);
+    let mut backlog_waiting = false;
+    loop {
+        // Sleep until a socket is ready or the earliest timer is due.
+        if let Err(e) = poll.poll(&mut events, conns.next_timeout()) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            logging::warn(format_args!("poll failed: {e}"));
+            break;
+        }
+        for event in events.iter() {
+            match event.token() {
+                // Clients are waiting in the backlog: they are accepted below.
+                LISTENER => backlog_waiting = true,
+                // Ctrl-C: seen at the end of the turn.
+                WAKER => {}
+                // Read or write that connection until WouldBlock. A spurious event, or one
+                // for a connection closed a moment ago, does nothing.
+                _ => conns.ready(event),
+            }
+        }
+        // Deadlines that have passed: work that is done, clients that are too slow.
+        conns.fire_timers();
+        // Accept until WouldBlock: the events are edge-triggered, so the listener will not
+        // say again that clients are waiting. At --max-conns the rest stay in the backlog,
+        // and are taken as soon as a connection closes.
+        while backlog_waiting && conns.has_room() {
+            match listener.accept() {
+                Ok((stream, peer)) => conns.open(poll.registry(), stream, peer),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => backlog_waiting = false,
+                // One failed accept never closes the cafe: accepting pauses, on a timer.
+                Err(e) => conns.accept_failed(&e),
+            }
+        }
+        if server.shutting_down() {
+            break;
+        }
+    }
+    // Ctrl-C: close the door (new clients are refused, those in the backlog are reset), then
+    // let the requests in progress finish on this same loop, at most --drain-ms.
+    drop(listener);
+    conns.finish_in_progress(&mut poll, &mut events);
+    Ok(server.finish())
+}

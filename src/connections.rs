@@ -1,0 +1,258 @@
+//! The event loop's connections (stages 06 and 07): every [`Conn`] by token, their timers, the
+//! bound on how many are held, and the end at Ctrl-C.
+//!
+//! The stage's `main` runs the loop: it polls, hands each event to [`Connections::ready`],
+//! fires the timers that are due, and accepts while [`Connections::has_room`]. This module is
+//! the bookkeeping around that loop, so the loop itself stays in view:
+//!
+//! - a connection is kept in a [`Slab`], its index is its mio [`Token`];
+//! - after anything happens to a connection, [`Connections::settle`] drops it if it is closed
+//!   or makes sure a timer is set for its next deadline;
+//! - `--max-conns` is stage 03's bound again, kept the same way: at the limit the loop stops
+//!   accepting, so new clients wait in the kernel's backlog, and it accepts again as soon as
+//!   one connection closes. The descriptor limit may lower it (see `src/limits.rs`);
+//! - an accept error that costs a pause (out of descriptors, say) pauses accepting until a
+//!   timer says so: the loop must never sleep, nor spin on an error that repeats.
+//!
+//! Introduced in chapter 6 (`docs/06-event-loop.md`).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::conn::{Conn, Cx, Reuse};
+use crate::listener::AcceptBackoff;
+use crate::server::Server;
+use crate::slab::Slab;
+use crate::timers::Timers;
+use crate::{limits, logging, shutdown};
+
+/// Every connection of an event loop, and what it takes to keep them.
+#[derive(Debug)]
+pub struct Connections {
+    server: Arc<Server>,
+    reuse: Reuse,
+    slab: Slab<Conn>,
+    timers: Timers,
+    /// `--max-conns`, or fewer if the descriptor limit is lower.
+    max: usize,
+    backoff: AcceptBackoff,
+    /// No accepting until then: the pause after an accept error.
+    accept_paused_until: Option<Instant>,
+    /// Ctrl-C came: finish what is in progress, keep nothing open.
+    draining: bool,
+}
+
+impl Connections {
+    /// An empty table for `server`; `reuse` says whether a connection may carry more than one
+    /// request (stage 07) or not (stage 06).
+    pub fn new(server: &Arc<Server>, reuse: Reuse) -> Connections {
+        Connections {
+            server: Arc::clone(server),
+            reuse,
+            slab: Slab::new(),
+            timers: Timers::new(),
+            max: limits::connections_allowed(server.config.max_conns),
+            backoff: AcceptBackoff::new(),
+            accept_paused_until: None,
+            draining: false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Whether another connection may be accepted now: below the limit, and not pausing
+    /// after an accept error.
+    pub fn has_room(&mut self) -> bool {
+        if let Some(until) = self.accept_paused_until {
+            if Instant::now() < until {
+                return false;
+            }
+            self.accept_paused_until = None;
+        }
+        self.slab.len() < self.max
+    }
+
+    /// Takes on an accepted connection: watches its socket, and reads what it sent already.
+    pub fn open(&mut self, registry: &Registry, stream: TcpStream, peer: SocketAddr) {
+        let now = Instant::now();
+        let id = self.server.opened();
+        let token = self.slab.insert(Conn::new(stream, peer, id, now));
+        let Some(conn) = self.slab.get_mut(token) else {
+            return;
+        };
+        // Readable and writable, once for the connection's whole life: with edge-triggered
+        // events, an interest that is always there costs nothing until something changes.
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = registry.register(&mut conn.stream, Token(token), interest) {
+            self.server
+                .connection_error(peer, "cannot watch the connection", &e);
+            self.slab.remove(token);
+            self.server.closed();
+            return;
+        }
+        let server = Arc::clone(&self.server);
+        let cx = Cx {
+            server: &server,
+            reuse: self.reuse,
+            draining: self.draining,
+        };
+        let more = conn.advance(cx, now);
+        self.settle(token, more);
+    }
+
+    /// `accept()` failed: log it and, unless the error was about that one client only, stop
+    /// accepting for a while (a timer, not a sleep).
+    pub fn accept_failed(&mut self, error: &io::Error) {
+        if let Some(pause) = self.backoff.after(error) {
+            self.accept_paused_until = Some(Instant::now() + pause);
+        }
+    }
+
+    /// An event for a connection: move it along. An event for a token no connection has (a
+    /// spurious one, or one for a connection closed a moment ago) does nothing.
+    pub fn ready(&mut self, event: &Event) {
+        let token = event.token().0;
+        let server = Arc::clone(&self.server);
+        let cx = Cx {
+            server: &server,
+            reuse: self.reuse,
+            draining: self.draining,
+        };
+        let Some(conn) = self.slab.get_mut(token) else {
+            return;
+        };
+        conn.on_event(cx, event.is_read_closed());
+        let more = conn.advance(cx, Instant::now());
+        self.settle(token, more);
+    }
+
+    /// Acts on every deadline that has passed.
+    pub fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let server = Arc::clone(&self.server);
+        let cx = Cx {
+            server: &server,
+            reuse: self.reuse,
+            draining: self.draining,
+        };
+        while let Some((when, token, id)) = self.timers.pop_due(now) {
+            let Some(conn) = self.slab.get_mut(token) else {
+                continue; // that connection is gone
+            };
+            if conn.id != id {
+                continue; // the token now belongs to a newer connection
+            }
+            if conn.armed == Some(when) {
+                conn.armed = None;
+            }
+            // A deadline that has passed acts; a timer for a deadline that has since moved
+            // later, or one set to come back to a connection with more to do, moves the
+            // connection along as an event would.
+            let more = if conn.deadline(cx).is_some_and(|deadline| deadline <= now) {
+                conn.on_deadline(cx, now)
+            } else {
+                conn.advance(cx, now)
+            };
+            self.settle(token, more);
+        }
+    }
+
+    /// How long the loop may sleep: until the earliest timer, or the end of an accept pause.
+    /// `None`: until a socket is ready, however long that takes.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        let pause = self
+            .accept_paused_until
+            .map(|until| until.saturating_duration_since(now));
+        match (self.timers.timeout(now), pause) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// After a connection moved: drop it if it closed, or make sure a timer is set for its
+    /// next deadline. `more`: it stopped with more to do and no event to come for it, so a
+    /// timer due at once brings the loop back to it after the others have had their turn.
+    fn settle(&mut self, token: usize, more: bool) {
+        let server = Arc::clone(&self.server);
+        let cx = Cx {
+            server: &server,
+            reuse: self.reuse,
+            draining: self.draining,
+        };
+        let Some(conn) = self.slab.get_mut(token) else {
+            return;
+        };
+        if conn.is_closed() {
+            // Dropping the socket closes it, which also takes it off the poller's list.
+            self.slab.remove(token);
+            self.server.closed();
+            return;
+        }
+        let next = if more {
+            Some(Instant::now())
+        } else {
+            conn.deadline(cx)
+        };
+        if let Some(when) = next {
+            // A later deadline is found by the earlier timer, which is checked when it fires.
+            if conn.armed.is_none_or(|armed| when < armed) {
+                self.timers.add(when, token, conn.id);
+                conn.armed = Some(when);
+            }
+        }
+    }
+
+    /// After Ctrl-C, with the listener closed: closes the connections that have sent nothing
+    /// (new ones, and idle persistent ones: nobody waits on them), lets the others finish
+    /// their requests, with `Connection: close`, and returns when none is left or
+    /// `--drain-ms` has passed. Whatever is still open then is cut when the process ends.
+    pub fn finish_in_progress(&mut self, poll: &mut Poll, events: &mut Events) {
+        self.draining = true;
+        let server = Arc::clone(&self.server);
+        let cx = Cx {
+            server: &server,
+            reuse: self.reuse,
+            draining: true,
+        };
+        for token in self.slab.keys() {
+            if let Some(conn) = self.slab.get_mut(token) {
+                if conn.is_idle() {
+                    conn.close(cx);
+                }
+            }
+            self.settle(token, false);
+        }
+        let until = shutdown::drain_deadline(&self.server);
+        while !self.is_empty() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let timeout = self.next_timeout().map_or(left, |t| t.min(left));
+            if let Err(e) = poll.poll(events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                logging::warn(format_args!("poll failed while draining: {e}"));
+                break;
+            }
+            for event in events.iter() {
+                self.ready(event);
+            }
+            self.fire_timers();
+        }
+    }
+}
