@@ -23,9 +23,9 @@
 //! however the bytes were split (`tests/parser_props.rs`).
 //!
 //! Limits, so that one client's body costs a bounded amount of work: at most
-//! [`MAX_BODY`](crate::http::MAX_BODY) bytes of data (413), a size line of at most
-//! [`MAX_CHUNK_LINE`] bytes (400), trailers of at most [`MAX_HEAD`](crate::http::MAX_HEAD)
-//! bytes and [`MAX_HEADERS`](crate::http::MAX_HEADERS) lines (431), and at most
+//! `http::MAX_BODY` bytes of data (413), a size line of at most
+//! [`MAX_CHUNK_LINE`] bytes (400), trailers of at most `http::MAX_HEAD`
+//! bytes and `http::MAX_HEADERS` lines (431), and at most
 //! [`MAX_CHUNKED_WIRE`] bytes on the wire in all (413), which bounds the framing around tiny
 //! chunks.
 //!

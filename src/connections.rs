@@ -6,7 +6,7 @@
 //! the bookkeeping around that loop, so the loop itself stays in view:
 //!
 //! - a connection is kept in a [`Slab`], its index is its mio [`Token`];
-//! - after anything happens to a connection, [`Connections::settle`] drops it if it is closed
+//! - after anything happens to a connection, `Connections::settle` drops it if it is closed
 //!   or makes sure a timer is set for its next deadline;
 //! - `--max-conns` is stage 03's bound again, kept the same way: at the limit the loop stops
 //!   accepting, so new clients wait in the kernel's backlog, and it accepts again as soon as
@@ -64,6 +64,16 @@ impl Connections {
         }
     }
 
+    /// What the state machine needs to know, for `server`: a clone of ours, so that `self`
+    /// stays free to change while a connection moves.
+    fn cx<'s>(&self, server: &'s Server) -> Cx<'s> {
+        Cx {
+            server,
+            reuse: self.reuse,
+            draining: self.draining,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.slab.len()
     }
@@ -87,6 +97,8 @@ impl Connections {
     /// Takes on an accepted connection: watches its socket, and reads what it sent already.
     pub fn open(&mut self, registry: &Registry, stream: TcpStream, peer: SocketAddr) {
         let now = Instant::now();
+        let server = Arc::clone(&self.server);
+        let cx = self.cx(&server);
         let id = self.server.opened();
         let token = self.slab.insert(Conn::new(stream, peer, id, now));
         let Some(conn) = self.slab.get_mut(token) else {
@@ -102,12 +114,6 @@ impl Connections {
             self.server.closed();
             return;
         }
-        let server = Arc::clone(&self.server);
-        let cx = Cx {
-            server: &server,
-            reuse: self.reuse,
-            draining: self.draining,
-        };
         let more = conn.advance(cx, now);
         self.settle(token, more);
     }
@@ -125,11 +131,7 @@ impl Connections {
     pub fn ready(&mut self, event: &Event) {
         let token = event.token().0;
         let server = Arc::clone(&self.server);
-        let cx = Cx {
-            server: &server,
-            reuse: self.reuse,
-            draining: self.draining,
-        };
+        let cx = self.cx(&server);
         let Some(conn) = self.slab.get_mut(token) else {
             return;
         };
@@ -142,11 +144,7 @@ impl Connections {
     pub fn fire_timers(&mut self) {
         let now = Instant::now();
         let server = Arc::clone(&self.server);
-        let cx = Cx {
-            server: &server,
-            reuse: self.reuse,
-            draining: self.draining,
-        };
+        let cx = self.cx(&server);
         while let Some((when, token, id)) = self.timers.pop_due(now) {
             let Some(conn) = self.slab.get_mut(token) else {
                 continue; // that connection is gone
@@ -187,11 +185,7 @@ impl Connections {
     /// timer due at once brings the loop back to it after the others have had their turn.
     fn settle(&mut self, token: usize, more: bool) {
         let server = Arc::clone(&self.server);
-        let cx = Cx {
-            server: &server,
-            reuse: self.reuse,
-            draining: self.draining,
-        };
+        let cx = self.cx(&server);
         let Some(conn) = self.slab.get_mut(token) else {
             return;
         };
@@ -222,11 +216,7 @@ impl Connections {
     pub fn finish_in_progress(&mut self, poll: &mut Poll, events: &mut Events) {
         self.draining = true;
         let server = Arc::clone(&self.server);
-        let cx = Cx {
-            server: &server,
-            reuse: self.reuse,
-            draining: true,
-        };
+        let cx = self.cx(&server);
         for token in self.slab.keys() {
             if let Some(conn) = self.slab.get_mut(token) {
                 if conn.is_idle() {

@@ -48,12 +48,25 @@
 //! | method known but not GET or HEAD | 405 with `Allow: GET, HEAD` | 9110 §15.5.6 |
 //! | a response that may be kept by caches (`/stats` changes with every request) | `Cache-Control: no-store` | 9111 §5.2.2.5 |
 //!
+//! Persistent connections (stage 07; stages 01-06 close after every response, and say so):
+//!
+//! | case | answer | RFC |
+//! |---|---|---|
+//! | an HTTP/1.1 request | the connection is kept: no `Connection` header, `Keep-Alive: timeout=N` says for how long | 9112 §9.3 |
+//! | `Connection: close` from the client | the response says `Connection: close`, then the connection closes | 9112 §9.6 |
+//! | HTTP/1.0 without `Connection: keep-alive` | closed after the response, which says so | 9112 §9.3 |
+//! | HTTP/1.0 with `Connection: keep-alive` | kept; the response says `Connection: keep-alive` | 9112 §9.3, Appendix C.2.2 |
+//! | bytes after a request and its body | the next request (pipelining): answered in order, one at a time | 9112 §9.3.2 |
+//! | a refused request (its body unread), a 408, the `--max-requests`th request, or Ctrl-C | `Connection: close`, then closed | 9112 §9.6 |
+//! | no byte of a next request within `--keep-alive-ms` | closed quietly, without a response | 9112 §9.5 |
+//!
 //! Framing (Host, Transfer-Encoding, Content-Length) is judged before the method, so a POST
 //! with a broken Content-Length gets 400, not 405: the server cannot tell where such a message
 //! ends (RFC 9112 §6.3). A valid body is read and thrown away so the client is not reset while
 //! it is still sending. A request that is rejected is answered at once, without waiting for its
 //! body. Stages 01 to 06 read one request per connection: anything after it is ignored and the
-//! connection is closed after exactly one response (`Connection: close`).
+//! connection is closed after exactly one response (`Connection: close`); stage 07 reads the
+//! bytes after a request as the next one.
 //!
 //! Every answer above is the same however the bytes are split into reads, and no answer needs
 //! more than [`MAX_HEAD`] bytes from the client (`tests/parser_props.rs` checks both on
