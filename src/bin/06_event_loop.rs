@@ -26,6 +26,7 @@
 
 use std::io::ErrorKind;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -39,6 +40,11 @@ const STAGE: &str = "06_event_loop";
 /// The tokens of the listener and of Ctrl-C's waker; connections get the slab's indexes.
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
+/// The most clients accepted in one turn of the loop. Each is served as it is accepted (its
+/// request has usually arrived with it), so under a flood of new connections a loop that
+/// accepted until the backlog was empty could keep accepting while the connections it holds
+/// wait for their turn: 200 clients reconnecting as fast as they are answered keep refilling it.
+const ACCEPTS_PER_TURN: usize = 64;
 
 fn main() -> Result<ExitCode, StartError> {
     let config = config::from_args(
@@ -67,8 +73,14 @@ fn main() -> Result<ExitCode, StartError> {
     let mut events = Events::with_capacity(1024);
     let mut backlog_waiting = false;
     loop {
-        // Sleep until a socket is ready or the earliest timer is due.
-        if let Err(e) = poll.poll(&mut events, conns.next_timeout()) {
+        // Sleep until a socket is ready or the earliest timer is due; not at all while clients
+        // are still waiting in the backlog.
+        let timeout = if backlog_waiting && conns.has_room() {
+            Some(Duration::ZERO)
+        } else {
+            conns.next_timeout()
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == ErrorKind::Interrupted {
                 continue;
             }
@@ -89,11 +101,16 @@ fn main() -> Result<ExitCode, StartError> {
         // Deadlines that have passed: work that is done, clients that are too slow.
         conns.fire_timers();
         // Accept until WouldBlock: the events are edge-triggered, so the listener will not
-        // say again that clients are waiting. At --max-conns the rest stay in the backlog,
-        // and are taken as soon as a connection closes.
-        while backlog_waiting && conns.has_room() {
+        // say again that clients are waiting. At most ACCEPTS_PER_TURN, then the others have
+        // their turn and the next turn accepts more. At --max-conns the rest stay in the
+        // backlog, and are taken as soon as a connection closes.
+        let mut accepted = 0;
+        while backlog_waiting && conns.has_room() && accepted < ACCEPTS_PER_TURN {
             match listener.accept() {
-                Ok((stream, peer)) => conns.open(poll.registry(), stream, peer),
+                Ok((stream, peer)) => {
+                    conns.open(poll.registry(), stream, peer);
+                    accepted += 1;
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => backlog_waiting = false,
                 // One failed accept never closes the cafe: accepting pauses, on a timer.
                 Err(e) => conns.accept_failed(&e),
