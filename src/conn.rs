@@ -193,6 +193,9 @@ pub struct Conn {
     /// The earliest timer in the heap for this connection, so that a deadline that only moved
     /// later needs no new one.
     pub(crate) armed: Option<Instant>,
+    /// Whether the socket may hold bytes not read yet: false once a read comes back short (the
+    /// kernel gave all it had), true again with every event that says it is readable.
+    maybe_more: bool,
 }
 
 impl Conn {
@@ -206,6 +209,7 @@ impl Conn {
             input: Input::new(),
             requests: 0,
             armed: None,
+            maybe_more: true,
         }
     }
 
@@ -285,9 +289,11 @@ impl Conn {
         true
     }
 
-    /// An event came while the work was under way. If it says the client has closed its side,
-    /// nobody waits for the answer any more.
-    pub fn on_event(&mut self, cx: Cx<'_>, read_closed: bool) {
+    /// An event came for the socket. `readable`: bytes (or an end, or an error) may have come
+    /// since the last read, whatever the state was then. If it says the client has closed its
+    /// side while the work was under way, nobody waits for the answer any more.
+    pub fn on_event(&mut self, cx: Cx<'_>, readable: bool, read_closed: bool) {
+        self.maybe_more |= readable || read_closed;
         if read_closed && matches!(self.state, State::Working { .. }) {
             self.transition(cx, |conn, state| {
                 if let State::Working { reply, .. } = &state {
@@ -365,6 +371,12 @@ impl Conn {
         if !self.input.is_empty() {
             return Next::Go(State::Head { since: now });
         }
+        // The last read was short: the client had sent nothing more then, and whatever it
+        // sends now brings a readable event. Reading at once would mostly find nothing, and a
+        // quick client's next request, when it is there, would jump ahead of the others'.
+        if !self.maybe_more {
+            return Next::Wait(State::Idle { since });
+        }
         match self.read_some(cx) {
             Got::Bytes => Next::Go(State::Head { since: now }),
             Got::Rejected(rejection) => Next::Go(self.reject(cx, now, now, rejection)),
@@ -408,15 +420,22 @@ impl Conn {
             Ok(space) => space,
             Err(rejection) => return Got::Rejected(rejection),
         };
+        let room = space.len();
         match self.stream.read(space) {
             Ok(0) => Got::Eof,
             Ok(n) => match self.input.received(n) {
-                Ok(_) => Got::Bytes,
+                Ok(_) => {
+                    self.maybe_more = n == room;
+                    Got::Bytes
+                }
                 Err(rejection) => Got::Rejected(rejection),
             },
             // Interrupted by a signal: nothing was read; the caller reads again.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Got::Bytes,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Got::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.maybe_more = false;
+                Got::WouldBlock
+            }
             Err(e) => {
                 cx.server.connection_error(self.peer, "read failed", &e);
                 Got::Failed
@@ -432,11 +451,17 @@ impl Conn {
         match self.stream.read(&mut first) {
             Ok(0) => Got::Eof,
             Ok(n) => match self.input.push(&first[..n]) {
-                Ok(_) => Got::Bytes,
+                Ok(_) => {
+                    self.maybe_more = n == first.len();
+                    Got::Bytes
+                }
                 Err(rejection) => Got::Rejected(rejection),
             },
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Got::Bytes,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Got::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.maybe_more = false;
+                Got::WouldBlock
+            }
             Err(e) => {
                 cx.server.connection_error(self.peer, "read failed", &e);
                 Got::Failed
@@ -547,17 +572,22 @@ impl Conn {
             let Ok(space) = self.input.space() else {
                 return Next::Go(State::Closed);
             };
+            let room = space.len();
             match self.stream.read(space) {
                 Ok(0) => return Next::Go(State::Closed),
-                Ok(n) => self.input.fill(n),
+                Ok(n) => {
+                    self.maybe_more = n == room;
+                    self.input.fill(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.maybe_more = false;
                     return Next::Wait(State::Body {
                         body,
                         go_ahead,
                         by,
                         reply,
-                    })
+                    });
                 }
                 Err(e) => {
                     cx.server.connection_error(self.peer, "read failed", &e);

@@ -135,7 +135,8 @@ impl Connections {
         let Some(conn) = self.slab.get_mut(token) else {
             return;
         };
-        conn.on_event(cx, event.is_read_closed());
+        let readable = event.is_readable() || event.is_error();
+        conn.on_event(cx, readable, event.is_read_closed());
         let more = conn.advance(cx, Instant::now());
         self.settle(token, more);
     }

@@ -188,6 +188,44 @@ fn a_second_request_that_stalls_gets_408_at_its_own_deadline() {
     assert!(took <= Duration::from_millis(2500), "cut late: {took:?}");
 }
 
+/// A request that arrives while the previous answer is still being written is answered too.
+/// After an answer the loop does not read again if its last read came back short; the
+/// readable event for this request came during the writing, and must not be lost.
+#[test]
+fn a_request_sent_during_the_previous_answer_is_answered() {
+    let body = 8 * 1024 * 1024;
+    let stage = start(&["--body-bytes", &body.to_string()]);
+    // A small receive buffer, set before connecting: the 8 MiB answer cannot all be sent.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&stage.addr.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(GET).unwrap();
+    let mut first = [0u8; 4096];
+    stream.read_exact(&mut first).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    // `served` counts an answer once all of it is in the kernel's send buffer.
+    assert_eq!(
+        stage.stats()["served"],
+        0,
+        "the first answer is still being written"
+    );
+    stream
+        .write_all(b"GET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let head_end = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut rest = vec![0u8; body - (first.len() - head_end)];
+    stream.read_exact(&mut rest).unwrap();
+    let mut responses = Responses::new(&mut stream);
+    assert_eq!(
+        next(&mut responses).status,
+        404,
+        "the second request's answer"
+    );
+}
+
 /// Reading stops while a response is pending, so a client cannot queue unbounded work: one
 /// that pipelines requests without reading the answers soon finds its sends blocked (the
 /// kernel buffers on both sides are full), having had only a bounded number of them read.

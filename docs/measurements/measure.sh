@@ -61,6 +61,8 @@ others=(
 	"slowloris|bench/slow_attack.sh --attack slowloris 05 06 07"
 	"slow-read-06|bench/slow_attack.sh 06 07"
 	"threads-02|stage 02 at rest and holding 1000 idle connections: threads, memory mappings, RSS"
+	"thread-start|bench/thread_start.sh"
+	"bare-loop|bench/bare_loop.sh: 06, 07, nginx and a bare mio loop, side by side"
 )
 
 only=()
@@ -267,6 +269,21 @@ for attack in slowloris slow-read-06; do
 	} >"$scratch/$attack.txt"
 	mv "$scratch/$attack.txt" "$here/"
 done
+
+if wanted bare-loop; then
+	echo "== bare-loop" >&2
+	bench/bare_loop.sh >"$scratch/bare-loop.txt"
+	mv "$scratch/bare-loop.txt" "$here/"
+fi
+
+if wanted thread-start; then
+	echo "== thread-start" >&2
+	{
+		printf '$ bench/thread_start.sh\n'
+		bench/thread_start.sh
+	} >"$scratch/thread-start.txt"
+	mv "$scratch/thread-start.txt" "$here/"
+fi
 
 mv "$scratch/machine.txt" "$here/"
 

@@ -1,0 +1,128 @@
+//! A bare event loop, for `bench/bare_loop.sh` only: the least a single thread on mio can do
+//! per request, to tell what stage 06 and 07 cost from what the machine costs.
+//!
+//! It accepts, reads until it has a blank line, writes one fixed response and, unless run
+//! with `keep-alive`, closes. No parser, no timers, no limits, no logging, no shutdown: not a
+//! server to learn from (stage 06 is that), a floor to measure against. It answers anything
+//! that ends in `\r\n\r\n` with the same 200 response.
+//!
+//! `cargo run --release --example bare_loop -- --addr 127.0.0.1:0 [--keep-alive]` prints
+//! `bare_loop listening on http://ADDR`, as the stages do.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+const LISTENER: Token = Token(0);
+const BODY: &str = "Hello World\n";
+
+fn main() -> ExitCode {
+    let (mut addr, mut keep_alive, mut unknown) = (None, false, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => addr = args.next().and_then(|a| a.parse::<SocketAddr>().ok()),
+            "--keep-alive" => keep_alive = true,
+            _ => unknown = true,
+        }
+    }
+    let (Some(addr), false) = (addr, unknown) else {
+        eprintln!("usage: bare_loop --addr IP:PORT [--keep-alive]");
+        return ExitCode::from(2);
+    };
+    match serve(addr, keep_alive) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bare_loop: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(addr: SocketAddr, keep_alive: bool) -> io::Result<()> {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: {connection}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let mut listener = TcpListener::bind(addr)?;
+    // Stdout is line-buffered: the line is out before the first accept. A closed stdout is
+    // no reason to stop serving.
+    let _ = writeln!(
+        io::stdout(),
+        "bare_loop listening on http://{}",
+        listener.local_addr()?
+    );
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut events = Events::with_capacity(1024);
+    let mut conns: HashMap<Token, (TcpStream, Vec<u8>)> = HashMap::new();
+    let mut next = 1;
+    loop {
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                loop {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let token = Token(next);
+                            next += 1;
+                            if poll
+                                .registry()
+                                .register(&mut stream, token, Interest::READABLE)
+                                .is_ok()
+                            {
+                                conns.insert(token, (stream, Vec::new()));
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // Out of descriptors, a reset client: try again at the next event.
+                        Err(_) => break,
+                    }
+                }
+                continue;
+            }
+            let token = event.token();
+            let done = match conns.get_mut(&token) {
+                Some((stream, input)) => serve_ready(stream, input, &response, keep_alive),
+                None => false,
+            };
+            if done {
+                conns.remove(&token);
+            }
+        }
+    }
+}
+
+/// Reads until WouldBlock and answers every complete head; true when the connection is done.
+fn serve_ready(stream: &mut TcpStream, input: &mut Vec<u8>, response: &str, keep: bool) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => input.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+    while let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
+        input.drain(..end + 4);
+        // The response is small enough for an empty send buffer; a short write ends the
+        // connection, which a floor to measure against can afford.
+        if !matches!(stream.write(response.as_bytes()), Ok(n) if n == response.len()) || !keep {
+            return true;
+        }
+    }
+    false
+}
