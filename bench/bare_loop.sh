@@ -76,24 +76,10 @@ cargo build --release --quiet --workspace --bins
 cargo build --release --quiet --example bare_loop
 locate_binaries
 
-# A free port below the ephemeral range, for nginx (the stages and the loop take port 0).
-free_port() {
-	local low high port hex
-	read -r low high </proc/sys/net/ipv4/ip_local_port_range || low=32768
-	high=$((low - 1))
-	low=$((high > 22000 ? 20000 : 10000))
-	while :; do
-		port=$((low + RANDOM % (high - low)))
-		printf -v hex ':%04X ' "$port"
-		grep -qs -- "$hex" /proc/net/tcp /proc/net/tcp6 || break
-	done
-	printf '%s' "$port"
-}
-
 # nginx as bench/compare.sh starts it, on two ports: without and with keep-alive.
 declare -A url_of
-port=$(free_port)
-ka_port=$(free_port)
+port=$(pick_port)
+ka_port=$(pick_port)
 mkdir -p "$workdir/nginx/logs" "$workdir/nginx/tmp"
 location='location / { default_type text/plain; return 200 "Hello World\n"; }'
 cat >"$workdir/nginx/nginx.conf" <<EOF

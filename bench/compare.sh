@@ -407,20 +407,6 @@ stop_server() { # key
 	unset "pid_of[$1]"
 }
 
-# A port nobody uses, below the ephemeral range so that no client socket can hold it.
-pick_port() {
-	local low high port hex
-	read -r low high </proc/sys/net/ipv4/ip_local_port_range || low=32768
-	high=$((low - 1))
-	low=$((high > 22000 ? 20000 : 10000))
-	while :; do
-		port=$((low + RANDOM % (high - low)))
-		printf -v hex ':%04X ' "$port"
-		grep -qs -- "$hex" /proc/net/tcp /proc/net/tcp6 || break
-	done
-	printf '%s' "$port"
-}
-
 # Whether a server answers GET / with 200, asked once by loadgen.
 answers() { # url
 	"$loadgen" --url "$1" --requests 1 --connect-timeout-ms 300 --timeout-ms 2000 \

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
-# scripts/stages.sh: what load_test.sh and bench/compare.sh both do with the stages, sourced
-# by both: find the stages in src/bin, pick them by name, build and find the release
-# binaries, start a stage on a free port, check which flags a stage takes, and stop every
-# process a script started, on exit too.
+# scripts/stages.sh: what load_test.sh and the bench/ scripts all do with the stages, sourced
+# by each: find the stages in src/bin, pick them by name, build and find the release
+# binaries, pick a free port, start a stage on one, check which flags a stage takes, and stop
+# every process a script started, on exit too.
 #
 # The sourcing script has already run `set -euo pipefail`, calls these functions from the
 # repository's root, and sets workdir (a scratch directory) before it starts a stage.
@@ -100,6 +100,23 @@ stop_started_processes() {
 	for p in "${running_pids[@]+"${running_pids[@]}"}"; do
 		stop_process "$p"
 	done
+}
+
+# ---- ports ---------------------------------------------------------------------------------
+
+# A port nobody uses, below the ephemeral range so that no client socket can hold it: for a
+# server that cannot be told to take port 0 and say which it got (nginx).
+pick_port() {
+	local low high port hex
+	read -r low high </proc/sys/net/ipv4/ip_local_port_range || low=32768
+	high=$((low - 1))
+	low=$((high > 22000 ? 20000 : 10000))
+	while :; do
+		port=$((low + RANDOM % (high - low)))
+		printf -v hex ':%04X ' "$port"
+		grep -qs -- "$hex" /proc/net/tcp /proc/net/tcp6 || break
+	done
+	printf '%s' "$port"
 }
 
 # ---- one stage -----------------------------------------------------------------------------
