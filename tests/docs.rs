@@ -1382,8 +1382,24 @@ fn every_chapter_is_in_the_summary_and_the_source_points_to_real_chapters() {
             "docs/{name} is not listed in docs/SUMMARY.md"
         );
     }
-    let mut sources = vec![root().join("README.md")];
-    sources.extend(files_under("src", "rs"));
+    // Everything outside the book that may point into it: the code, its comments, the scripts.
+    let mut sources: Vec<PathBuf> = ["README.md", "Cargo.toml", "load_test.sh", ".ci/run"]
+        .iter()
+        .map(|name| root().join(name))
+        .collect();
+    for (dir, ext) in [
+        ("src", "rs"),
+        ("tests", "rs"),
+        ("loadgen", "rs"),
+        ("loadgen", "md"),
+        ("bench", "rs"),
+        ("bench", "sh"),
+        ("bench", "md"),
+        ("scripts", "sh"),
+        (".ci", "sh"),
+    ] {
+        sources.extend(files_under(dir, ext));
+    }
     let mut mentioned = 0;
     for file in sources {
         let text = read(&file);
