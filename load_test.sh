@@ -241,6 +241,11 @@ trickle=${trickle:-8}
 trickle_ms=${trickle_ms:-200}
 held=${held:-10000}
 
+# The files asked for are relative to where the script was called from, not to the checkout.
+csv=$(absolute "$csv")
+trace_dir=$(absolute "$trace_dir")
+series_dir=$(absolute "$series_dir")
+
 cd "$(dirname "$0")"
 
 # ---- stages and binaries -------------------------------------------------------------------

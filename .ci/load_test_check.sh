@@ -70,8 +70,10 @@ echo "== siege: idle and trickling connections that reconnect, against 05 and 06
 	--csv "$workdir/siege.csv" 05 06
 
 echo "== keep-alive: clients that keep their connections, against 06 and 07"
-./load_test.sh --no-build --keep-alive --clients 10 --requests 400 --work-ms 0 \
-	--csv "$workdir/keep.csv" 06 07
+# Called from another directory, with relative paths: the files land where it was called.
+repo=$PWD
+(cd "$workdir" && "$repo/load_test.sh" --no-build --keep-alive --clients 10 --requests 400 \
+	--work-ms 0 --csv keep.csv --trace traces 06 07)
 
 echo "== checks"
 normal=$workdir/normal.csv
@@ -123,6 +125,9 @@ conns06=$(value "$keep" 06_event_loop connections)
 conns07=$(value "$keep" 07_keep_alive connections)
 check "keep-alive: 06 closes after every request ($conns06 connections for 400)" equal "$conns06" 400
 check "keep-alive: 07 keeps them ($conns07 connections for 400)" holds 'a <= 20' "$conns07"
+traced=$(wc -l <"$workdir/traces/07_keep_alive.trace.csv" 2>/dev/null || echo none)
+check "keep-alive: --trace traces, relative to the caller: a header and 400 rows ($traced lines)" \
+	equal "$traced" 401
 
 if [[ $failures -gt 0 ]]; then
 	echo "load_test_check: $failures check(s) failed" >&2

@@ -255,6 +255,8 @@ held_connect_ms=1000
 # ... and no deadline of a stage may cut a held connection within the run.
 held_deadline_ms=60000
 
+# Relative to where the script was called from, not to the checkout.
+keep=$(absolute "$keep")
 cd "$(dirname "$0")/.."
 
 # ---- stages and binaries -------------------------------------------------------------------

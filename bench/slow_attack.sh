@@ -80,6 +80,9 @@ while [[ $# -gt 0 ]]; do
 		;;
 	esac
 done
+# Relative to where the script was called from, not to the checkout.
+bin_dir_given=$(absolute "$bin_dir_given")
+csv_dir=$(absolute "$csv_dir")
 
 cd "$(dirname "$0")/.."
 

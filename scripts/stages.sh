@@ -17,6 +17,12 @@ note() {
 	printf '%s\n' "$*" >&2
 }
 
+# A path the user gave, made absolute against the directory the script was called from, for
+# the scripts that then change to the repository's root. Call it before that `cd`.
+absolute() { # path (empty stays empty)
+	if [[ -z $1 || $1 == /* ]]; then printf '%s' "$1"; else printf '%s/%s' "$PWD" "$1"; fi
+}
+
 # ---- stages and binaries -------------------------------------------------------------------
 
 # Sets all_stages to the stage names, from the files src/bin/NN_name.rs.
