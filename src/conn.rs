@@ -420,27 +420,8 @@ impl Conn {
             Ok(space) => space,
             Err(rejection) => return Got::Rejected(rejection),
         };
-        let room = space.len();
-        match self.stream.read(space) {
-            Ok(0) => Got::Eof,
-            Ok(n) => match self.input.received(n) {
-                Ok(_) => {
-                    self.maybe_more = n == room;
-                    Got::Bytes
-                }
-                Err(rejection) => Got::Rejected(rejection),
-            },
-            // Interrupted by a signal: nothing was read; the caller reads again.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Got::Bytes,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.maybe_more = false;
-                Got::WouldBlock
-            }
-            Err(e) => {
-                cx.server.connection_error(self.peer, "read failed", &e);
-                Got::Failed
-            }
-        }
+        let arrived = read_now(&mut self.stream, space, &mut self.maybe_more);
+        self.judge(cx, arrived, |input, n| input.received(n))
     }
 
     /// The first bytes of a request, read into a buffer on the stack and copied in only when
@@ -448,21 +429,25 @@ impl Conn {
     /// no buffer of its own.
     fn read_first(&mut self, cx: Cx<'_>) -> Got {
         let mut first = [0u8; http::FIRST_READ];
-        match self.stream.read(&mut first) {
-            Ok(0) => Got::Eof,
-            Ok(n) => match self.input.push(&first[..n]) {
-                Ok(_) => {
-                    self.maybe_more = n == first.len();
-                    Got::Bytes
-                }
+        let arrived = read_now(&mut self.stream, &mut first, &mut self.maybe_more);
+        self.judge(cx, arrived, |input, n| input.push(&first[..n]))
+    }
+
+    /// What a read of the head brought, once `take` has put its bytes into `input`.
+    fn judge(
+        &mut self,
+        cx: Cx<'_>,
+        arrived: Arrived,
+        take: impl FnOnce(&mut Input, usize) -> Result<Option<usize>, Rejection>,
+    ) -> Got {
+        match arrived {
+            Arrived::Bytes(n) => match take(&mut self.input, n) {
+                Ok(_) => Got::Bytes,
                 Err(rejection) => Got::Rejected(rejection),
             },
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Got::Bytes,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.maybe_more = false;
-                Got::WouldBlock
-            }
-            Err(e) => {
+            Arrived::End => Got::Eof,
+            Arrived::Nothing => Got::WouldBlock,
+            Arrived::Error(e) => {
                 cx.server.connection_error(self.peer, "read failed", &e);
                 Got::Failed
             }
@@ -572,16 +557,10 @@ impl Conn {
             let Ok(space) = self.input.space() else {
                 return Next::Go(State::Closed);
             };
-            let room = space.len();
-            match self.stream.read(space) {
-                Ok(0) => return Next::Go(State::Closed),
-                Ok(n) => {
-                    self.maybe_more = n == room;
-                    self.input.fill(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.maybe_more = false;
+            match read_now(&mut self.stream, space, &mut self.maybe_more) {
+                Arrived::Bytes(n) => self.input.fill(n),
+                Arrived::End => return Next::Go(State::Closed),
+                Arrived::Nothing => {
                     return Next::Wait(State::Body {
                         body,
                         go_ahead,
@@ -589,7 +568,7 @@ impl Conn {
                         reply,
                     });
                 }
-                Err(e) => {
+                Arrived::Error(e) => {
                     cx.server.connection_error(self.peer, "read failed", &e);
                     return Next::Go(State::Closed);
                 }
@@ -741,24 +720,55 @@ impl Conn {
     ) -> Next {
         let mut scratch = [0u8; 4096];
         while drained < LINGER_BYTES {
-            match self.stream.read(&mut scratch) {
-                Ok(0) => return Next::Go(State::Closed),
-                Ok(n) => {
+            match read_now(&mut self.stream, &mut scratch, &mut self.maybe_more) {
+                Arrived::Bytes(n) => {
                     drained += n;
                     quiet_by = now + LINGER_IDLE;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Arrived::Nothing => {
                     return Next::Wait(State::Lingering {
                         until,
                         quiet_by,
                         drained,
                     })
                 }
-                Err(_) => return Next::Go(State::Closed),
+                // Closing anyway: an error needs no line of its own.
+                Arrived::End | Arrived::Error(_) => return Next::Go(State::Closed),
             }
         }
         Next::Go(State::Closed)
+    }
+}
+
+/// What one read of a non-blocking socket gave.
+enum Arrived {
+    /// Some bytes, at least one.
+    Bytes(usize),
+    /// The client has closed its side: nothing more will come.
+    End,
+    /// Nothing now (`WouldBlock`): the next readable event says when.
+    Nothing,
+    Error(io::Error),
+}
+
+/// One read into `buf`, read again if a signal interrupted it. It keeps `maybe_more`, which
+/// spares the loop a read that would find nothing: a read that fills `buf` may have left
+/// bytes behind, a shorter one took all the kernel had (what comes later brings an event).
+fn read_now(stream: &mut TcpStream, buf: &mut [u8], maybe_more: &mut bool) -> Arrived {
+    loop {
+        return match stream.read(buf) {
+            Ok(0) => Arrived::End,
+            Ok(n) => {
+                *maybe_more = n == buf.len();
+                Arrived::Bytes(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *maybe_more = false;
+                Arrived::Nothing
+            }
+            Err(e) => Arrived::Error(e),
+        };
     }
 }
 
