@@ -213,10 +213,6 @@ impl Conn {
         }
     }
 
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
     }
@@ -225,12 +221,6 @@ impl Conn {
     /// new connection, or an idle persistent one).
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::Head { .. } | State::Idle { .. }) && self.input.is_empty()
-    }
-
-    /// Whether a request is in flight: the caller must count it down if it drops the
-    /// connection now.
-    pub fn in_flight(&self) -> bool {
-        self.state.in_flight()
     }
 
     /// When the loop must next look at this connection, even if its socket stays quiet.

@@ -35,8 +35,7 @@ use crate::{limits, logging, shutdown};
 /// Every connection of an event loop, and what it takes to keep them.
 #[derive(Debug)]
 pub struct Connections {
-    server: Arc<Server>,
-    reuse: Reuse,
+    around: Around,
     slab: Slab<Conn>,
     timers: Timers,
     /// `--max-conns`, or fewer if the descriptor limit is lower.
@@ -44,8 +43,26 @@ pub struct Connections {
     backoff: AcceptBackoff,
     /// No accepting until then: the pause after an accept error.
     accept_paused_until: Option<Instant>,
+}
+
+/// What every connection's state machine is told ([`Cx`]), kept apart from the slab so that a
+/// connection can be borrowed from the slab while its context is borrowed from here.
+#[derive(Debug)]
+struct Around {
+    server: Arc<Server>,
+    reuse: Reuse,
     /// Ctrl-C came: finish what is in progress, keep nothing open.
     draining: bool,
+}
+
+impl Around {
+    fn cx(&self) -> Cx<'_> {
+        Cx {
+            server: &self.server,
+            reuse: self.reuse,
+            draining: self.draining,
+        }
+    }
 }
 
 impl Connections {
@@ -53,29 +70,17 @@ impl Connections {
     /// request (stage 07) or not (stage 06).
     pub fn new(server: &Arc<Server>, reuse: Reuse) -> Connections {
         Connections {
-            server: Arc::clone(server),
-            reuse,
+            around: Around {
+                server: Arc::clone(server),
+                reuse,
+                draining: false,
+            },
             slab: Slab::new(),
             timers: Timers::new(),
             max: limits::connections_allowed(server.config.max_conns),
             backoff: AcceptBackoff::new(),
             accept_paused_until: None,
-            draining: false,
         }
-    }
-
-    /// What the state machine needs to know, for `server`: a clone of ours, so that `self`
-    /// stays free to change while a connection moves.
-    fn cx<'s>(&self, server: &'s Server) -> Cx<'s> {
-        Cx {
-            server,
-            reuse: self.reuse,
-            draining: self.draining,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.slab.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -97,9 +102,8 @@ impl Connections {
     /// Takes on an accepted connection: watches its socket, and reads what it sent already.
     pub fn open(&mut self, registry: &Registry, stream: TcpStream, peer: SocketAddr) {
         let now = Instant::now();
-        let server = Arc::clone(&self.server);
-        let cx = self.cx(&server);
-        let id = self.server.opened();
+        let cx = self.around.cx();
+        let id = cx.server.opened();
         let token = self.slab.insert(Conn::new(stream, peer, id, now));
         let Some(conn) = self.slab.get_mut(token) else {
             return;
@@ -108,10 +112,10 @@ impl Connections {
         // events, an interest that is always there costs nothing until something changes.
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = registry.register(&mut conn.stream, Token(token), interest) {
-            self.server
+            cx.server
                 .connection_error(peer, "cannot watch the connection", &e);
             self.slab.remove(token);
-            self.server.closed();
+            cx.server.closed();
             return;
         }
         let more = conn.advance(cx, now);
@@ -130,8 +134,7 @@ impl Connections {
     /// spurious one, or one for a connection closed a moment ago) does nothing.
     pub fn ready(&mut self, event: &Event) {
         let token = event.token().0;
-        let server = Arc::clone(&self.server);
-        let cx = self.cx(&server);
+        let cx = self.around.cx();
         let Some(conn) = self.slab.get_mut(token) else {
             return;
         };
@@ -144,9 +147,8 @@ impl Connections {
     /// Acts on every deadline that has passed.
     pub fn fire_timers(&mut self) {
         let now = Instant::now();
-        let server = Arc::clone(&self.server);
-        let cx = self.cx(&server);
         while let Some((when, token, id)) = self.timers.pop_due(now) {
+            let cx = self.around.cx();
             let Some(conn) = self.slab.get_mut(token) else {
                 continue; // that connection is gone
             };
@@ -185,15 +187,14 @@ impl Connections {
     /// next deadline. `more`: it stopped with more to do and no event to come for it, so a
     /// timer due at once brings the loop back to it after the others have had their turn.
     fn settle(&mut self, token: usize, more: bool) {
-        let server = Arc::clone(&self.server);
-        let cx = self.cx(&server);
+        let cx = self.around.cx();
         let Some(conn) = self.slab.get_mut(token) else {
             return;
         };
         if conn.is_closed() {
             // Dropping the socket closes it, which also takes it off the poller's list.
             self.slab.remove(token);
-            self.server.closed();
+            cx.server.closed();
             return;
         }
         let next = if more {
@@ -215,18 +216,16 @@ impl Connections {
     /// their requests, with `Connection: close`, and returns when none is left or
     /// `--drain-ms` has passed. Whatever is still open then is cut when the process ends.
     pub fn finish_in_progress(&mut self, poll: &mut Poll, events: &mut Events) {
-        self.draining = true;
-        let server = Arc::clone(&self.server);
-        let cx = self.cx(&server);
+        self.around.draining = true;
         for token in self.slab.keys() {
             if let Some(conn) = self.slab.get_mut(token) {
                 if conn.is_idle() {
-                    conn.close(cx);
+                    conn.close(self.around.cx());
                 }
             }
             self.settle(token, false);
         }
-        let until = shutdown::drain_deadline(&self.server);
+        let until = shutdown::drain_deadline(&self.around.server);
         while !self.is_empty() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -55,14 +55,6 @@ impl Timers {
             _ => None,
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -92,6 +84,11 @@ mod tests {
             Some(Duration::ZERO),
             "overdue: do not sleep"
         );
-        assert_eq!(timers.len(), 1);
+        assert_eq!(
+            timers.pop_due(now + ms(40)),
+            Some((now + ms(30), 1, 10)),
+            "one left"
+        );
+        assert_eq!(timers.pop_due(now + ms(40)), None);
     }
 }
