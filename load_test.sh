@@ -47,7 +47,7 @@ Load (passed to loadgen; see `cargo run --release -p loadgen -- --help`):
                        [default: 10000; the soft open-file limit is raised to the hard one,
                        which must leave room for them in loadgen and in the stage]
   --keep-alive         HTTP/1.1 persistent connections: each client reuses its connection
-                       while the server keeps it open (stages 01-05 close after each answer)
+                       while the server keeps it open (stages 01-06 close after each answer)
   --rate R             open loop: R requests per second in all, on a timetable whatever the
                        server does, latency counted from when each was due; --clients are
                        the connections to send them, so make it above R x latency
@@ -65,7 +65,7 @@ Stages:
   -- FLAGS...          more flags for the stages, e.g. -- --workers 8. Each stage gets only the
                        flags its --help lists; the others are skipped with a note.
                        Every stage is started with --addr 127.0.0.1:0 --work-ms MS --quiet
-                       --drain-ms 2000, and 05 with --header-timeout-ms 1000 too, so that idle
+                       --drain-ms 2000, and 05-07 with --header-timeout-ms 1000 too, so that idle
                        connections are cut within a run (give -- --header-timeout-ms 5000 for
                        the stage's own default).
 Output:

@@ -47,7 +47,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const REFRESH: &str = "cargo test --test docs -- --ignored refresh";
 
 /// Every stage binary, with the path Cargo built it at.
-const STAGES: [(&str, &str); 7] = common::ALL_STAGES;
+const STAGES: &[(&str, &str)] = common::ALL_STAGES;
 
 /// Long flags of other programs the chapters use (cargo's, and the test harness's). Any other
 /// long flag must belong to a stage, to `load_test.sh` or to the load generator.

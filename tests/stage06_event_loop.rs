@@ -12,23 +12,18 @@ use common::{read_to_close, send_in_pieces, Reply, Responses, Stage, GET_CLOSE, 
 
 const BIN: &str = env!("CARGO_BIN_EXE_06_event_loop");
 
+/// The stage with no simulated work and no log lines, and `extra` flags.
+fn start(extra: &[&str]) -> Stage {
+    let args = [&["--work-ms", "0", "--quiet"], extra].concat();
+    Stage::start(BIN, &args)
+}
+
 /// Two thousand connections that send nothing are all accepted and held, a normal request is
 /// answered while they are, and the process has exactly the threads it had before them: main
 /// and the signal thread.
 #[test]
 fn two_thousand_silent_connections_are_held_by_one_thread() {
-    let stage = Stage::start(
-        BIN,
-        &[
-            "--work-ms",
-            "0",
-            "--quiet",
-            "--header-timeout-ms",
-            "60000",
-            "--backlog",
-            "4096",
-        ],
-    );
+    let stage = start(&["--header-timeout-ms", "60000", "--backlog", "4096"]);
     let before = stage.usage();
     assert_eq!(before.threads, 2, "main and signals");
     let silent: Vec<TcpStream> = (0..2000).map(|_| stage.connect()).collect();
@@ -74,10 +69,7 @@ fn two_hundred_clients_with_500_ms_of_work_overlap_on_one_thread() {
 /// `timeouts`.
 #[test]
 fn tricklers_are_cut_at_their_deadline_and_delay_nobody() {
-    let stage = Stage::start(
-        BIN,
-        &["--work-ms", "0", "--quiet", "--header-timeout-ms", "2000"],
-    );
+    let stage = start(&["--header-timeout-ms", "2000"]);
     let request = b"GET / HTTP/1.1\r\nHost: a-slow-client.example\r\n\r\n";
     let mut tricklers: Vec<TcpStream> = (0..100)
         .map(|_| {
@@ -123,7 +115,7 @@ fn tricklers_are_cut_at_their_deadline_and_delay_nobody() {
 /// one after another; work that waits (`--work-ms`) is a timer, and five overlap.
 #[test]
 fn computing_stalls_the_loop_but_waiting_does_not() {
-    let computing = Stage::start(BIN, &["--work-ms", "0", "--cpu-ms", "100", "--quiet"]);
+    let computing = start(&["--cpu-ms", "100"]);
     let (statuses, took) = common::concurrent_gets(&computing, 5);
     assert_eq!(statuses, [200; 5]);
     assert!(
@@ -145,7 +137,7 @@ fn computing_stalls_the_loop_but_waiting_does_not() {
 /// `WouldBlock`; the head is complete only with the last one.
 #[test]
 fn a_request_in_many_pieces_is_assembled_across_events() {
-    let stage = Stage::start(BIN, &["--work-ms", "0", "--quiet"]);
+    let stage = start(&[]);
     let mut stream = stage.connect();
     send_in_pieces(&mut stream, GET_CLOSE, 20, Duration::from_millis(20));
     let reply = Reply::parse(&read_to_close(&mut stream));
@@ -159,16 +151,7 @@ fn a_request_in_many_pieces_is_assembled_across_events() {
 #[test]
 fn a_response_larger_than_the_send_buffer_goes_out_through_writable_events() {
     let size = 4_000_000;
-    let stage = Stage::start(
-        BIN,
-        &[
-            "--work-ms",
-            "0",
-            "--quiet",
-            "--body-bytes",
-            &size.to_string(),
-        ],
-    );
+    let stage = start(&["--body-bytes", &size.to_string()]);
     let mut slow = stage.connect();
     slow.write_all(GET_CLOSE).unwrap();
     thread::sleep(Duration::from_millis(100));
@@ -199,30 +182,19 @@ fn a_response_larger_than_the_send_buffer_goes_out_through_writable_events() {
 /// (`--write-timeout-ms`, total, not per write), counted in `timeouts`.
 #[test]
 fn a_client_that_stops_reading_is_cut_at_the_write_deadline() {
-    let stage = Stage::start(
-        BIN,
-        &[
-            "--work-ms",
-            "0",
-            "--quiet",
-            "--body-bytes",
-            "8000000",
-            "--write-timeout-ms",
-            "1000",
-        ],
-    );
+    let stage = start(&["--body-bytes", "8000000", "--write-timeout-ms", "2000"]);
     let mut stuck = stage.connect();
     stuck.write_all(GET_CLOSE).unwrap();
     let started = Instant::now();
-    thread::sleep(Duration::from_millis(700));
+    thread::sleep(Duration::from_millis(1400));
     assert_eq!(
         stage.stats()["timeouts"],
         0,
-        "cut before 0.8 of the deadline"
+        "cut before 0.7 of the deadline"
     );
     common::wait_for_stat(&stage, "timeouts", 1);
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(3), "cut at {took:?}");
+    assert!(took < Duration::from_secs(5), "cut at {took:?}");
     assert_eq!(
         stage.stats()["connections_open"],
         1,
@@ -235,18 +207,7 @@ fn a_client_that_stops_reading_is_cut_at_the_write_deadline() {
 /// unanswered, and is served as soon as one of the three leaves.
 #[test]
 fn at_max_conns_the_rest_wait_in_the_backlog() {
-    let stage = Stage::start(
-        BIN,
-        &[
-            "--work-ms",
-            "0",
-            "--quiet",
-            "--max-conns",
-            "3",
-            "--header-timeout-ms",
-            "60000",
-        ],
-    );
+    let stage = start(&["--max-conns", "3", "--header-timeout-ms", "60000"]);
     let mut silent: Vec<TcpStream> = (0..3).map(|_| stage.connect()).collect();
     thread::sleep(Duration::from_millis(100));
     let mut waiting = stage.connect();
