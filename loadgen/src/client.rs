@@ -302,18 +302,27 @@ pub fn fetch_text(target: &Target<'_>, timeout: Duration) -> Option<String> {
             Err(_) => return None,
         }
         if let Ok(Some(head)) = response::parse_head(&bytes) {
-            let end = head.content_length.map(|n| head.len + n as usize);
-            if end.is_some_and(|end| bytes.len() >= end) {
-                break;
+            if let Some(length) = head.content_length {
+                if bytes.len() >= body_end(head.len, length)? {
+                    break;
+                }
             }
         }
     }
     let head = response::parse_head(&bytes).ok()??;
-    let end = head
-        .content_length
-        .map_or(bytes.len(), |n| head.len + n as usize);
+    let end = match head.content_length {
+        Some(length) => body_end(head.len, length)?,
+        // No Content-Length: the body ran to the server's close.
+        None => bytes.len(),
+    };
     (head.status == 200 && bytes.len() >= end)
         .then(|| String::from_utf8_lossy(&bytes[head.len..end]).into_owned())
+}
+
+/// Where a body of `length` bytes that follows a head of `head_len` bytes ends; `None` if
+/// that is past any memory (the length is the server's word: it may be anything).
+fn body_end(head_len: usize, length: u64) -> Option<usize> {
+    usize::try_from(length).ok()?.checked_add(head_len)
 }
 
 #[cfg(test)]
@@ -445,6 +454,17 @@ mod tests {
             fetch_text(&target, Duration::from_secs(5)).as_deref(),
             Some("{\"a\":1}\n\n")
         );
+    }
+
+    /// A `Content-Length` no memory could hold is a failed fetch, not a panic.
+    #[test]
+    fn fetch_text_refuses_an_impossible_length() {
+        let addr = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n{}");
+        let target = Target {
+            request: b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n",
+            ..target(addr)
+        };
+        assert_eq!(fetch_text(&target, Duration::from_secs(5)), None);
     }
 
     /// Error kinds map onto the report's words.
