@@ -75,16 +75,15 @@ pub fn idle<'s>(shared: &'s Shared<'s>, index: usize) -> (SideTally, Recorder<'s
     let mut tally = SideTally::default();
     let mut recorder = Recorder::new(shared.budget);
     let until = give_up(shared);
-    let mut first = true;
     for connect_number in 0..u32::MAX {
         if shared.over() || Instant::now() >= until {
             break;
         }
         let mut record = Record::new(index, Kind::Idle, connect_number);
         let stream = connect(shared, &mut record, until);
-        if first {
+        if record.request == 0 {
+            // This connection has tried once: the healthy clients wait for that.
             shared.side_ready.fetch_add(1, Ordering::Release);
-            first = false;
         }
         let Some(stream) = stream else {
             recorder.push(record);
@@ -166,16 +165,15 @@ pub fn trickle<'s>(shared: &'s Shared<'s>, index: usize) -> (SideTally, Recorder
     let mut recorder = Recorder::new(shared.budget);
     let until = give_up(shared);
     let mut buf = vec![0u8; RESPONSE_BUFFER];
-    let mut first = true;
     for attempt in 0..u32::MAX {
         if shared.over() || Instant::now() >= until {
             break;
         }
         let mut record = Record::new(index, Kind::Trickle, attempt);
         let stream = connect(shared, &mut record, until);
-        if first {
+        if record.request == 0 {
+            // This connection has tried once: the healthy clients wait for that.
             shared.side_ready.fetch_add(1, Ordering::Release);
-            first = false;
         }
         let Some(stream) = stream else {
             recorder.push(record);
@@ -183,11 +181,7 @@ pub fn trickle<'s>(shared: &'s Shared<'s>, index: usize) -> (SideTally, Recorder
             continue;
         };
         tally.connects += 1;
-        let end = match drip(shared, &stream, until, &mut record, &mut buf) {
-            // A reset while trickling is the server closing on us, like a plain close.
-            End::Failed(Failure::Reset) => End::Cut,
-            end => end,
-        };
+        let end = drip(shared, &stream, until, &mut record, &mut buf);
         (record.done, record.end) = (shared.clock.at(Instant::now()), end);
         recorder.push(record);
         match end {

@@ -214,8 +214,8 @@ fn run_and_report(options: &Options) -> Result<(), String> {
         };
         // Before the client threads start, so that every one inherits it.
         sched::step_aside();
+        // It ends by marking the board over, which stops the watcher and the /stats thread.
         let outcome = run::run(&plan, &board);
-        board.set_over();
         let rows = watcher
             .and_then(|handle| handle.join().ok())
             .unwrap_or_default();
@@ -226,10 +226,12 @@ fn run_and_report(options: &Options) -> Result<(), String> {
         (Some(sampler), Some(pid)) => Some(sampler.finish(pid)),
         _ => None,
     };
+    // The server's counters, asked once the run is over.
     let server = options
         .server_stats
-        .then(|| server_stats(options, addr))
-        .flatten();
+        .then(|| client::fetch_text(&stats_target, STATS_TIMEOUT))
+        .flatten()
+        .map(|body| ServerStats::parse(&body));
 
     // The files first: a file that cannot be written is said after the report, which is
     // printed all the same.
@@ -303,16 +305,4 @@ fn check_reachable(options: &Options, target: &Target<'_>) -> Result<(), String>
             options.url, target.addr, failed.error
         )),
     }
-}
-
-/// Asks the server for its counters.
-fn server_stats(options: &Options, addr: std::net::SocketAddr) -> Option<ServerStats> {
-    let request = options.url.with_path("/stats").request(false);
-    let target = Target {
-        addr,
-        request: &request,
-        connect_timeout: options.connect_timeout,
-        keep_alive: false,
-    };
-    client::fetch_text(&target, STATS_TIMEOUT).map(|body| ServerStats::parse(&body))
 }
