@@ -69,6 +69,30 @@ impl Failure {
     }
 }
 
+/// Failed requests (or connects), counted by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Failures([u64; Failure::ALL.len()]);
+
+impl Failures {
+    pub fn count(&mut self, kind: Failure) {
+        self.0[kind as usize] += 1;
+    }
+
+    pub fn get(&self, kind: Failure) -> u64 {
+        self.0[kind as usize]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    pub fn add(&mut self, other: Failures) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
+}
+
 /// A failed request: its kind, and what happened, for the report's first example.
 #[derive(Debug)]
 pub struct Failed {

@@ -27,7 +27,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, Failure};
+use crate::client::{self, Failures};
 use crate::response;
 use crate::run::{Shared, LONGEST_WAIT};
 use crate::trace::{At, End, Kind, Record, Recorder};
@@ -50,8 +50,8 @@ pub struct HeldTally {
     pub asked: u64,
     /// Connects that succeeded: the server's kernel completed the handshake.
     pub established: u64,
-    /// Connects that failed, indexed like [`Failure::ALL`].
-    pub failed: [u64; 5],
+    /// Connects that failed, by kind.
+    pub failed: Failures,
     /// Never tried: the opening's deadline came first.
     pub not_tried: u64,
     /// Closed by the server while held.
@@ -61,20 +61,10 @@ pub struct HeldTally {
 }
 
 impl HeldTally {
-    pub fn failed_total(&self) -> u64 {
-        self.failed.iter().sum()
-    }
-
-    pub fn failed(&self, kind: Failure) -> u64 {
-        self.failed[kind as usize]
-    }
-
     /// Adds one opener's counts.
     pub fn add(&mut self, other: &HeldTally) {
         self.established += other.established;
-        for (mine, theirs) in self.failed.iter_mut().zip(other.failed) {
-            *mine += theirs;
-        }
+        self.failed.add(other.failed);
         self.not_tried += other.not_tried;
     }
 }
@@ -176,7 +166,7 @@ pub fn open<'s>(
                 let _ = holder.send(Opened { stream, record });
             }
             Err(failed) => {
-                tally.failed[failed.kind as usize] += 1;
+                tally.failed.count(failed.kind);
                 record.done = shared.clock.at(Instant::now());
                 record.end = End::Failed(failed.kind);
                 recorder.push(record);

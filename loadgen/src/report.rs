@@ -114,7 +114,7 @@ impl Report<'_> {
             "  requests    {} sent: {} ok, {} failed, {} unfinished when time was up",
             t.sent,
             t.ok,
-            t.failed_total(),
+            t.failed.total(),
             t.unfinished
         );
         let mut kinds = String::new();
@@ -123,7 +123,7 @@ impl Report<'_> {
                 kinds,
                 "{} {}, ",
                 kind.name().replace('_', " "),
-                t.failed(kind)
+                t.failed.get(kind)
             );
         }
         let _ = writeln!(out, "  failed      {}", kinds.trim_end_matches(", "));
@@ -231,11 +231,11 @@ impl Report<'_> {
         let held = &self.outcome.held;
         let mut kinds = Vec::new();
         for kind in Failure::ALL {
-            if held.failed(kind) > 0 {
+            if held.failed.get(kind) > 0 {
                 kinds.push(format!(
                     "{} {}",
                     kind.name().replace('_', " "),
-                    held.failed(kind)
+                    held.failed.get(kind)
                 ));
             }
         }
@@ -249,7 +249,7 @@ impl Report<'_> {
              {} closed by the server\n",
             grouped(held.asked),
             grouped(held.established),
-            grouped(held.failed_total()),
+            grouped(held.failed.total()),
             grouped(held.not_tried),
             grouped(held.cut)
         )
@@ -336,11 +336,11 @@ impl Report<'_> {
             ("elapsed_s", decimal(self.outcome.elapsed.as_secs_f64())),
             ("sent", t.sent.to_string()),
             ("ok", t.ok.to_string()),
-            ("failed", t.failed_total().to_string()),
+            ("failed", t.failed.total().to_string()),
             ("unfinished", t.unfinished.to_string()),
         ];
         for kind in Failure::ALL {
-            fields.push((kind.name(), t.failed(kind).to_string()));
+            fields.push((kind.name(), t.failed.get(kind).to_string()));
         }
         let open = self.outcome.open_loop;
         let held = &self.outcome.held;
@@ -366,7 +366,7 @@ impl Report<'_> {
             ("trickle_cut", self.outcome.trickle.cut.to_string()),
             ("trickle_done", self.outcome.trickle.done.to_string()),
             ("held_established", held.established.to_string()),
-            ("held_failed", held.failed_total().to_string()),
+            ("held_failed", held.failed.total().to_string()),
             ("held_not_tried", held.not_tried.to_string()),
             ("held_cut", held.cut.to_string()),
             ("pid", number(o.pid.map(u64::from))),
@@ -521,7 +521,7 @@ mod tests {
             unfinished: 1,
             ..Tally::default()
         };
-        tally.failed[Failure::Timeout as usize] = 1;
+        tally.failed.count(Failure::Timeout);
         for n in 1..=10 {
             tally.latency.record(Duration::from_millis(n * 10));
         }
@@ -723,7 +723,11 @@ mod tests {
         outcome.held = HeldTally {
             asked: 10_000,
             established: 9_990,
-            failed: [0, 0, 10, 0, 0],
+            failed: {
+                let mut failed = crate::client::Failures::default();
+                (0..10).for_each(|_| failed.count(Failure::Timeout));
+                failed
+            },
             not_tried: 0,
             cut: 3,
             spawn_errors: 0,

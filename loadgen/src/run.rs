@@ -24,7 +24,7 @@ use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use crate::board::{Board, Slot};
-use crate::client::{Client, Failed, Failure, Phases, Target};
+use crate::client::{Client, Failed, Failure, Failures, Phases, Target};
 use crate::held::{self, HeldTally};
 use crate::histogram::Histogram;
 use crate::idle::{self, SideTally};
@@ -75,8 +75,8 @@ pub struct Plan<'a> {
 pub struct Tally {
     pub sent: u64,
     pub ok: u64,
-    /// Failed requests, indexed like [`Failure::ALL`].
-    pub failed: [u64; 5],
+    /// Failed requests, by kind.
+    pub failed: Failures,
     /// Still waiting for their response when the run's time was up.
     pub unfinished: u64,
     /// Latencies of the ok responses: from the send in the closed loop, from the due time in
@@ -93,16 +93,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn failed_total(&self) -> u64 {
-        self.failed.iter().sum()
-    }
-
-    pub fn failed(&self, kind: Failure) -> u64 {
-        self.failed[kind as usize]
-    }
-
     fn count_failure(&mut self, failure: &Failed) {
-        self.failed[failure.kind as usize] += 1;
+        self.failed.count(failure.kind);
         if failure.kind == Failure::Other && self.first_other.is_none() {
             self.first_other = Some(failure.error.to_string());
         }
@@ -111,9 +103,7 @@ impl Tally {
     fn merge(&mut self, other: Tally) {
         self.sent += other.sent;
         self.ok += other.ok;
-        for (mine, theirs) in self.failed.iter_mut().zip(other.failed) {
-            *mine += theirs;
-        }
+        self.failed.add(other.failed);
         self.unfinished += other.unfinished;
         self.latency.merge(&other.latency);
         self.first_other = self.first_other.take().or(other.first_other);
@@ -591,7 +581,7 @@ mod tests {
         let outcome = run_plan(&plan(hello_server()));
         assert_eq!(outcome.tally.sent, 100);
         assert_eq!(outcome.tally.ok, 100);
-        assert_eq!(outcome.tally.failed_total(), 0);
+        assert_eq!(outcome.tally.failed.total(), 0);
         assert_eq!(outcome.tally.latency.count(), 100);
         assert_eq!(outcome.spawn_errors, 0);
         // Without keep-alive, every request opened a connection of its own.
@@ -612,7 +602,7 @@ mod tests {
             "one request per client, never answered"
         );
         assert_eq!(outcome.tally.unfinished, 4);
-        assert_eq!((outcome.tally.ok, outcome.tally.failed_total()), (0, 0));
+        assert_eq!((outcome.tally.ok, outcome.tally.failed.total()), (0, 0));
         assert!(outcome.elapsed >= Duration::from_millis(300));
     }
 
@@ -709,7 +699,7 @@ mod tests {
         (plan.clients, plan.requests) = (1, Some(20));
         plan.target.keep_alive = true;
         let outcome = run_plan(&plan);
-        assert_eq!((outcome.tally.ok, outcome.tally.failed_total()), (20, 0));
+        assert_eq!((outcome.tally.ok, outcome.tally.failed.total()), (20, 0));
         assert_eq!((outcome.tally.connections, outcome.tally.retries), (1, 0));
         assert_eq!(accepted.load(Ordering::Relaxed), 1);
     }
@@ -729,7 +719,7 @@ mod tests {
         (plan.clients, plan.requests) = (2, Some(12));
         plan.target.keep_alive = true;
         let outcome = run_plan(&plan);
-        assert_eq!((outcome.tally.ok, outcome.tally.failed_total()), (12, 0));
+        assert_eq!((outcome.tally.ok, outcome.tally.failed.total()), (12, 0));
         assert_eq!((outcome.tally.connections, outcome.tally.retries), (12, 0));
         assert_eq!(accepted.load(Ordering::Relaxed), 12);
     }
@@ -764,7 +754,7 @@ mod tests {
         (plan.clients, plan.requests) = (1, Some(10));
         plan.target.keep_alive = true;
         let outcome = run_plan(&plan);
-        assert_eq!((outcome.tally.ok, outcome.tally.failed_total()), (10, 0));
+        assert_eq!((outcome.tally.ok, outcome.tally.failed.total()), (10, 0));
         assert_eq!((outcome.tally.connections, outcome.tally.retries), (10, 9));
         assert_eq!(accepted.load(Ordering::Relaxed), 10);
     }
@@ -946,7 +936,7 @@ mod tests {
         assert_eq!(outcome.tally.ok, 100);
         let held = outcome.held;
         assert_eq!((held.asked, held.established, held.cut), (50, 50, 0));
-        assert_eq!((held.failed_total(), held.not_tried), (0, 0));
+        assert_eq!((held.failed.total(), held.not_tried), (0, 0));
         let idle_rows = outcome
             .trace
             .rows()
@@ -974,7 +964,7 @@ mod tests {
             connections: 1,
             ..Tally::default()
         };
-        a.failed[Failure::Reset as usize] = 1;
+        a.failed.count(Failure::Reset);
         let mut b = Tally {
             sent: 2,
             unfinished: 1,
@@ -983,12 +973,12 @@ mod tests {
             late: 1,
             ..Tally::default()
         };
-        b.failed[Failure::Other as usize] = 1;
+        b.failed.count(Failure::Other);
         b.first_other = Some("boom".into());
         a.merge(b);
-        assert_eq!((a.sent, a.ok, a.unfinished, a.failed_total()), (5, 2, 1, 2));
+        assert_eq!((a.sent, a.ok, a.unfinished, a.failed.total()), (5, 2, 1, 2));
         assert_eq!((a.connections, a.retries, a.late), (3, 1, 1));
-        assert_eq!(a.failed(Failure::Other), 1);
+        assert_eq!(a.failed.get(Failure::Other), 1);
         assert_eq!(a.first_other.as_deref(), Some("boom"));
     }
 }
