@@ -32,6 +32,8 @@ EOF
 cd "$(dirname "$0")/.."
 # shellcheck source-path=SCRIPTDIR source=../scripts/stages.sh
 source scripts/stages.sh
+# shellcheck source-path=SCRIPTDIR source=nginx.sh
+source bench/nginx.sh
 
 rounds=3
 duration=5
@@ -64,6 +66,7 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 workdir=$(mktemp -d)
 cleanup() {
+	stop_nginx
 	stop_started_processes
 	rm -rf "$workdir"
 }
@@ -77,34 +80,7 @@ cargo build --release --quiet --example bare_loop
 locate_binaries
 
 # nginx as bench/compare.sh starts it, on two ports: without and with keep-alive.
-declare -A url_of
-port=$(pick_port)
-ka_port=$(pick_port)
-mkdir -p "$workdir/nginx/logs" "$workdir/nginx/tmp"
-location='location / { default_type text/plain; return 200 "Hello World\n"; }'
-cat >"$workdir/nginx/nginx.conf" <<EOF
-worker_processes 2;
-daemon off;
-pid $workdir/nginx/nginx.pid;
-error_log $workdir/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $workdir/nginx/tmp;
-    server { listen 127.0.0.1:$port backlog=1024; keepalive_timeout 0; $location }
-    server {
-        listen 127.0.0.1:$ka_port backlog=1024;
-        keepalive_timeout 65s;
-        keepalive_requests 1000000;
-        $location
-    }
-}
-EOF
-"$nginx_bin" -p "$workdir/nginx/" -c "$workdir/nginx/nginx.conf" -e "$workdir/nginx/logs/error.log" \
-	>"$workdir/nginx.out" 2>&1 &
-running_pids+=($!)
-url_of[nginx]=http://127.0.0.1:$port/
-url_of[nginx+ka]=http://127.0.0.1:$ka_port/
+start_nginx || die "nginx did not start"
 
 start_stage 06 06_event_loop --work-ms 0 --quiet
 url_of[06_event_loop]=$stage_url
@@ -114,11 +90,6 @@ start_stage bare examples/bare_loop
 url_of[bare_loop]=$stage_url
 start_stage bare-ka examples/bare_loop --keep-alive
 url_of[bare_loop+ka]=$stage_url
-for ((i = 0; i < 50; i++)); do
-	"$loadgen" --url "${url_of[nginx]}" --requests 1 --connect-timeout-ms 300 --timeout-ms 2000 \
-		>/dev/null 2>&1 && break
-	sleep 0.1
-done
 
 printf '$ bench/bare_loop.sh --rounds %s --duration %s --clients %s\n' "$rounds" "$duration" "$clients_list"
 printf '%s (nproc), %s, Linux %s\n' "$(nproc) cores" \
@@ -135,13 +106,11 @@ for clients in "${client_counts[@]}"; do
 			[[ $server == *+ka ]] && header=()
 			wrk -t 2 -c "$clients" -d "${duration}s" --latency "${header[@]+"${header[@]}"}" \
 				"${url_of[$server]}" >"$workdir/wrk.out" 2>&1 || true
-			# wrk prints p99 as 1.23ms, 456.00us or 1.02s; in ms here.
-			read -r rate p99 < <(awk '
-				/^Requests\/sec:/ { rate = $2 }
-				$1 == "99%" { v = $2; f = 1
-					if (v ~ /us$/) f = 0.001; else if (v ~ /ms$/) f = 1; else if (v ~ /s$/) f = 1000
-					sub(/[a-z]+$/, "", v); p99 = v * f }
-				END { printf "%.0f %.2f\n", rate, p99 }' "$workdir/wrk.out")
+			# 0 for a run that printed nothing (wrk could not connect).
+			rate=$(wrk_rps "$workdir/wrk.out")
+			p99=$(wrk_ms "$workdir/wrk.out" 99)
+			rate=$(printf '%.0f' "${rate:-0}")
+			p99=$(printf '%.2f' "${p99:-0}")
 			printf '%-8s %-6s %-18s %12s %10s\n' "$clients" "$round" "$server" "$rate" "$p99"
 			printf '%s\t%s\t%s\t%s\t%s\n' "$clients" "$round" "$server" "$rate" "$p99" >>"$results"
 		done
