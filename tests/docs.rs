@@ -985,24 +985,16 @@ fn contains_number(text: &str, number: &str) -> bool {
 /// quote the old numbers fails here.
 #[test]
 fn numbers_in_the_prose_come_from_the_measurements() {
-    let mut measured = String::new();
-    for entry in fs::read_dir(root().join("docs/measurements")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "txt") {
-            measured.push_str(&read(&path));
-        }
-    }
+    let measured = measurement_files()
+        .iter()
+        .map(|path| read(path))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut problems = Vec::new();
     let mut checked = 0;
     for file in book_files() {
         let name = relative(&file);
-        // Inline code is a command or a formula, not a quoted result.
-        let prose: String = parts(&file)
-            .prose
-            .split('`')
-            .step_by(2)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let prose = without_inline_code(&parts(&file).prose);
         let chars: Vec<char> = prose.chars().collect();
         for (i, _) in chars.iter().enumerate().filter(|(_, c)| **c == '.') {
             let digits_before = chars[..i]
@@ -1026,10 +1018,7 @@ fn numbers_in_the_prose_come_from_the_measurements() {
             }
             let number: String = chars[start..i + 2].iter().collect();
             checked += 1;
-            let excused = NOT_MEASURED
-                .iter()
-                .any(|(f, numbers, _)| *f == name && numbers.contains(&number.as_str()));
-            if !excused && !contains_number(&measured, &number) {
+            if !excused(&name, &number) && !contains_number(&measured, &number) {
                 problems.push(format!("{name}: {number}"));
             }
         }
@@ -1064,22 +1053,41 @@ const UNITS: &[&str] = &[
     "%",
 ];
 
-/// Every number written in the measurement files: as printed, and with its thousands joined
-/// (`10 000` and `10000` both give `10000`).
+/// Every number written in the measurement files, with its thousands joined (`10 000` and
+/// `10000` both give `10000`), as [`numbers_in`] reads them.
 fn measured_numbers() -> BTreeSet<String> {
-    let mut text = String::new();
-    for entry in fs::read_dir(root().join("docs/measurements")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "txt") {
-            text.push_str(&read(&path));
-            text.push('\n');
-        }
-    }
     let mut numbers = BTreeSet::new();
-    for (number, _) in numbers_in(&text) {
-        numbers.insert(number);
+    for path in measurement_files() {
+        numbers.extend(
+            numbers_in(&read(&path))
+                .into_iter()
+                .map(|(number, _)| number),
+        );
     }
     numbers
+}
+
+/// The measurement files the prose may quote: `docs/measurements/*.txt`, sorted.
+fn measurement_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(root().join("docs/measurements"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `prose` without its inline code: a command, a flag or a formula is not a quoted result.
+fn without_inline_code(prose: &str) -> String {
+    prose.split('`').step_by(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Whether [`NOT_MEASURED`] excuses `number` in the file `name`.
+fn excused(name: &str, number: &str) -> bool {
+    NOT_MEASURED
+        .iter()
+        .any(|(file, numbers, _)| *file == name && numbers.contains(&number))
 }
 
 /// The numbers of `text` with the index (in chars) where each ends: digits, thousands groups of three after a
@@ -1161,23 +1169,14 @@ fn numbers_with_units_in_the_prose_are_measured_or_declared() {
     let (mut checked, mut problems) = (0, Vec::new());
     for file in files {
         let name = relative(&file);
-        // Inline code is a command, a flag or a formula, not a quoted result.
-        let prose: String = parts(&file)
-            .prose
-            .split('`')
-            .step_by(2)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let prose = without_inline_code(&parts(&file).prose);
         let chars: Vec<char> = prose.chars().collect();
         for (number, end) in numbers_in(&prose) {
             let Some(_) = unit_after(&chars, end) else {
                 continue;
             };
             checked += 1;
-            let excused = NOT_MEASURED
-                .iter()
-                .any(|(f, numbers, _)| *f == name && numbers.contains(&number.as_str()));
-            if !excused && !measured.contains(&number) {
+            if !excused(&name, &number) && !measured.contains(&number) {
                 problems.push(format!("{name}: {number}"));
             }
         }
@@ -1207,10 +1206,11 @@ fn is_ratio(word: &str) -> bool {
 #[test]
 fn ratios_in_the_prose_are_medians_of_a_committed_run() {
     let mut medians = BTreeSet::new();
-    for entry in fs::read_dir(root().join("docs/measurements")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("compare") && name.ends_with(".txt") {
+    for path in measurement_files() {
+        if path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("compare"))
+        {
             for word in read(&path).split_whitespace() {
                 if let [low, median, high] = word.split('-').collect::<Vec<_>>()[..] {
                     if [low, median, high].into_iter().all(is_ratio) {
@@ -1262,13 +1262,7 @@ fn ratios_in_the_prose_are_medians_of_a_committed_run() {
 fn link_targets(prose: &str) -> Vec<String> {
     let mut targets = Vec::new();
     // Inline code is not a link.
-    let text: String = prose
-        .split('`')
-        .enumerate()
-        .filter(|(i, _)| i % 2 == 0)
-        .map(|(_, s)| s)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = without_inline_code(prose);
     for (at, _) in text.match_indices("](") {
         let rest = &text[at + 2..];
         if let Some(end) = rest.find(')') {
