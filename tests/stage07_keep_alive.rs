@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,20 @@ fn next(responses: &mut Responses<'_>) -> Reply {
         Ok(Some(reply)) => reply,
         other => panic!("no response: {other:?}"),
     }
+}
+
+/// A connection whose receive buffer (and, with `send_too`, send buffer) is 4 KiB: set before
+/// connecting, since the window is agreed in the handshake.
+fn connect_with_small_buffers(stage: &Stage, send_too: bool) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    if send_too {
+        socket.set_send_buffer_size(4096).unwrap();
+    }
+    socket.connect(&stage.addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
 }
 
 /// A hundred requests on one connection get a hundred correct responses, each saying the
@@ -195,12 +210,8 @@ fn a_second_request_that_stalls_gets_408_at_its_own_deadline() {
 fn a_request_sent_during_the_previous_answer_is_answered() {
     let body = 8 * 1024 * 1024;
     let stage = start(&["--body-bytes", &body.to_string()]);
-    // A small receive buffer, set before connecting: the 8 MiB answer cannot all be sent.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&stage.addr.into()).unwrap();
-    let mut stream: std::net::TcpStream = socket.into();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    // A small receive buffer: the 8 MiB answer cannot all be sent.
+    let mut stream = connect_with_small_buffers(&stage, false);
     stream.write_all(GET).unwrap();
     let mut first = [0u8; 4096];
     stream.read_exact(&mut first).unwrap();
@@ -233,13 +244,8 @@ fn a_request_sent_during_the_previous_answer_is_answered() {
 #[test]
 fn a_client_that_does_not_read_cannot_queue_unbounded_work() {
     let stage = start(&["--write-timeout-ms", "60000"]);
-    // Small buffers on our side, set before connecting, so the push-back comes soon.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.set_send_buffer_size(4096).unwrap();
-    socket.connect(&stage.addr.into()).unwrap();
-    let mut stream: std::net::TcpStream = socket.into();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    // Small buffers on our side, so the push-back comes soon.
+    let mut stream = connect_with_small_buffers(&stage, true);
     stream.set_nonblocking(true).unwrap();
     let mut sent = 0u64;
     let started = Instant::now();
