@@ -506,7 +506,8 @@ Report:
   -h, --help                print this help
 
 Exit status: 0 when the run took place (whatever the server answered), 1 when the server
-cannot be reached or the run cannot start, 2 on a bad command line.
+cannot be reached, the run cannot start or a file asked for cannot be written (the report
+is printed all the same), 2 on a bad command line.
 
 JSON keys (one object, no nesting; null where a value is not known):
   url scenario clients idle idle_reconnect   what was asked
@@ -546,8 +547,8 @@ JSON keys (one object, no nesting; null where a value is not known):
     )
 }
 
-/// A CSV header for the help: cut after a comma into lines that fit 80 columns, indented
-/// under the flags' descriptions.
+/// A CSV header for the help: cut after a comma into lines that fit the help's 92 columns,
+/// indented under the flags' descriptions.
 fn columns(header: &str) -> String {
     const INDENT: &str = "                            ";
     let mut lines = vec![String::new()];
@@ -741,9 +742,10 @@ mod tests {
         }
     }
 
-    /// The help shows both CSV headers whole, cut only after a comma, within 80 columns.
+    /// The help shows both CSV headers whole, cut only after a comma, and no line of it is
+    /// wider than 92 columns.
     #[test]
-    fn the_help_shows_the_csv_columns_and_fits_80_columns() {
+    fn the_help_shows_the_csv_columns_and_fits_92_columns() {
         let help = usage();
         for header in [crate::trace::HEADER, crate::watch::HEADER] {
             let shown: String = columns(header).split_whitespace().collect();
