@@ -50,15 +50,26 @@ fn give_up(shared: &Shared<'_>) -> Instant {
     Instant::now() + plan.duration.unwrap_or(LONGEST_WAIT) + plan.timeout
 }
 
-/// Connects once for a side connection and stamps the row; `None` (and the row finished) if
-/// the connect failed.
-fn connect(shared: &Shared<'_>, record: &mut Record, until: Instant) -> Option<TcpStream> {
+/// Connects once for a side connection, stamps the row and counts the connect; `None` (and
+/// the row finished) if the connect failed. After a connection's first try, whatever came
+/// of it, the healthy clients may start: they wait for every side connection's.
+fn connect(
+    shared: &Shared<'_>,
+    record: &mut Record,
+    until: Instant,
+    tally: &mut SideTally,
+) -> Option<TcpStream> {
     let target = &shared.plan.target;
     record.connect = shared.clock.at(Instant::now());
-    match client::connect(target.addr, target.connect_timeout, until) {
+    let result = client::connect(target.addr, target.connect_timeout, until);
+    if record.request == 0 {
+        shared.side_ready.fetch_add(1, Ordering::Release);
+    }
+    match result {
         Ok(stream) => {
             record.connected = shared.clock.at(Instant::now());
             shared.board.side_opened.fetch_add(1, Ordering::Relaxed);
+            tally.connects += 1;
             Some(stream)
         }
         Err(failed) => {
@@ -80,17 +91,11 @@ pub fn idle<'s>(shared: &'s Shared<'s>, index: usize) -> (SideTally, Recorder<'s
             break;
         }
         let mut record = Record::new(index, Kind::Idle, connect_number);
-        let stream = connect(shared, &mut record, until);
-        if record.request == 0 {
-            // This connection has tried once: the healthy clients wait for that.
-            shared.side_ready.fetch_add(1, Ordering::Release);
-        }
-        let Some(stream) = stream else {
+        let Some(stream) = connect(shared, &mut record, until, &mut tally) else {
             recorder.push(record);
             thread::sleep(REFUSED_PAUSE);
             continue;
         };
-        tally.connects += 1;
         let cut = hold(shared, &stream, until, &mut record);
         record.done = shared.clock.at(Instant::now());
         recorder.push(record);
@@ -170,17 +175,11 @@ pub fn trickle<'s>(shared: &'s Shared<'s>, index: usize) -> (SideTally, Recorder
             break;
         }
         let mut record = Record::new(index, Kind::Trickle, attempt);
-        let stream = connect(shared, &mut record, until);
-        if record.request == 0 {
-            // This connection has tried once: the healthy clients wait for that.
-            shared.side_ready.fetch_add(1, Ordering::Release);
-        }
-        let Some(stream) = stream else {
+        let Some(stream) = connect(shared, &mut record, until, &mut tally) else {
             recorder.push(record);
             thread::sleep(REFUSED_PAUSE);
             continue;
         };
-        tally.connects += 1;
         let end = drip(shared, &stream, until, &mut record, &mut buf);
         (record.done, record.end) = (shared.clock.at(Instant::now()), end);
         recorder.push(record);
