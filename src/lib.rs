@@ -7,48 +7,45 @@
 //!
 //! ## Layout
 //!
+//! The folders are the models; the files beside them are the server every stage shares.
+//!
 //! | module | what it does | chapter |
 //! |---|---|---|
-//! | [`http`] | reads a request head across any number of reads, parses it, frames responses | 0 |
-//! | [`body`] | where a request body ends: `Content-Length` or chunked, read and thrown away | 0 |
-//! | [`handler`] | [`route`](handler::route) (what to answer, how much work), and [`handle_connection`] for the blocking stages | 0 |
+//! | [`http`] | the HTTP every stage speaks: reads a request head across any number of reads, parses it, frames responses | 0 |
+//! | [`http::body`] | where a request body ends: `Content-Length` or chunked, read and thrown away | 0 |
+//! | [`http::handler`] | [`route`](http::handler::route): what to answer, and how much work comes first | 0 |
+//! | [`blocking`] | the blocking stages (01-05): a thread waits on each connection | 1-5 |
+//! | [`blocking::handle`] | [`handle_connection`]: read, route, work, write, on the calling thread | 1 |
+//! | [`blocking::semaphore`] | [`Semaphore`], a counting semaphore on `Mutex` + `Condvar` | 3 |
+//! | [`blocking::deadline`] | [`Deadlines`], a reader and a writer that never wait past a deadline | 5 |
+//! | [`event_loop`] | the event loop (06, 07): one thread, many non-blocking sockets | 6-7 |
+//! | [`event_loop::conn`] | one connection as a state machine: from an event to the `read()` it causes | 6 |
+//! | [`event_loop::connections`] | every connection by token, their timers, the bound, the end at Ctrl-C | 6 |
+//! | [`event_loop::slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |
+//! | [`event_loop::timers`] | the deadlines, in a heap | 6 |
 //! | [`config`] | the command-line flags, the same spelling in every stage | 1 |
 //! | [`server`] | [`Server`] (shared state), [`Connection`], start-up errors | 1 |
 //! | [`stats`] | counters and peaks behind `GET /stats` | 1 |
 //! | [`logging`] | one line per request on stderr, with the thread's name | 1 |
-//! | [`listener`] | [`AcceptBackoff`]: an accept error is logged and retried, never fatal | 1 |
+//! | [`listener`] | binding with a backlog; [`AcceptBackoff`]: an accept error is logged and retried, never fatal | 1 |
 //! | [`shutdown`] | graceful Ctrl-C: close the door, drain, summary | 1 |
-//! | [`semaphore`] | [`Semaphore`], a counting semaphore on `Mutex` + `Condvar` | 3 |
-//! | [`deadline`] | [`Deadlines`], a reader and a writer that never wait past a deadline | 5 |
-//! | [`conn`] | one connection of the event loop, as a state machine | 6 |
-//! | [`connections`] | the event loop's connections by token, their timers, the bound, the end | 6 |
-//! | [`slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |
-//! | [`timers`] | the event loop's deadlines, in a heap | 6 |
 //! | [`limits`] | the descriptor limit, and what it allows the event loop to hold | 6 |
 //! | [`clock`] | UTC timestamps for logs and the `Date` header | - |
 //!
 //! Chapters are in `docs/`; chapter N explains stage `0N_*`.
 
-pub mod body;
+pub mod blocking;
 pub mod clock;
 pub mod config;
-pub mod conn;
-pub mod connections;
-pub mod deadline;
-pub mod handler;
+pub mod event_loop;
 pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod logging;
-pub mod semaphore;
 pub mod server;
 pub mod shutdown;
-pub mod slab;
 pub mod stats;
-pub mod timers;
 
-pub use deadline::Deadlines;
-pub use handler::handle_connection;
+pub use blocking::{handle_connection, Deadlines, Semaphore};
 pub use listener::AcceptBackoff;
-pub use semaphore::Semaphore;
 pub use server::{Connection, Server, StartError};

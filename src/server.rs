@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::blocking::deadline::Deadlines;
 use crate::config::{Config, Flag, HELLO};
-use crate::deadline::Deadlines;
 use crate::logging;
 use crate::shutdown::{self, Wake};
 use crate::stats::{bump, Stats};

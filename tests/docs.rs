@@ -1501,7 +1501,7 @@ mod chapter_5_per_read_timeout {
     use std::net::TcpListener;
     use std::thread;
     use std::time::{Duration, Instant};
-    use tcp_server::deadline::DeadlineReader;
+    use tcp_server::blocking::deadline::DeadlineReader;
     use tcp_server::http::{self, ReadError};
 
     const HEAD: &[u8] = b"GET / HTTP/1.0\r\n\r\n";

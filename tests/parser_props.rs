@@ -1,7 +1,7 @@
 //! Properties of the request parser (`tcp_server::http`) and of the body decoder
-//! (`tcp_server::body`), checked on generated inputs.
+//! (`tcp_server::http::body`), checked on generated inputs.
 //!
-//! The unit tests in `src/http.rs` and `src/body.rs` pin one decision per row; these check
+//! The unit tests in `src/http/mod.rs` and `src/http/body.rs` pin one decision per row; these check
 //! what must hold for *every* input: any bytes, delivered in any pieces, give a request or an
 //! error (never a panic, never a wait for more than the cap), the way the bytes are split into
 //! reads never changes the answer, a valid request comes back exactly as it was sent, and a
@@ -11,7 +11,7 @@ use std::io::{self, Read};
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use tcp_server::body::{Body, Framing};
+use tcp_server::http::body::{Body, Framing};
 use tcp_server::http::{self, ReadError, Request, Version, MAX_BODY, MAX_HEAD};
 
 /// Hands out `bytes` in pieces of the given sizes (cycling), then either end-of-file or, if

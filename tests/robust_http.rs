@@ -1,4 +1,4 @@
-//! Every HTTP decision of `src/http.rs`, proved against the real binaries: stages 01, 02 and 05
+//! Every HTTP decision of `src/http/mod.rs`, proved against the real binaries: stages 01, 02 and 05
 //! (blocking), 06 (the event loop) and 07 (persistent connections).
 //!
 //! Each table row is one request as a client would send it. For every row and every stage the

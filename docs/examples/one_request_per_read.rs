@@ -7,7 +7,7 @@
 //! arrive in one read, and get one answer. The client waits for the other two for ever. It
 //! breaks the other way too: a head that arrives in two pieces is answered only if the last
 //! piece happens to end where the head ends. TCP carries bytes, not messages: where a request
-//! ends is for HTTP's framing to say (`src/http.rs`, `src/body.rs`), not for `read`.
+//! ends is for HTTP's framing to say (`src/http/mod.rs`, `src/http/body.rs`), not for `read`.
 //!
 //! The test in `tests/docs.rs` sends it three pipelined requests and gets one answer; stage
 //! 07 gets three.

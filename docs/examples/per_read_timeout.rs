@@ -3,7 +3,7 @@
 //! Chapter 5 (`docs/05-timeouts.md`) shows these two functions. `tests/docs.rs` compiles this
 //! file and proves the point with them: a client that sends one byte every 100 ms keeps
 //! [`read_head_with_read_timeout`] busy for as long as it likes, although no single read ever
-//! waits the full timeout. The stage 05 server reads through `tcp_server::deadline` instead.
+//! waits the full timeout. The stage 05 server reads through `tcp_server::blocking::deadline` instead.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcp_server::body::{Body, Framing};
+use tcp_server::http::body::{Body, Framing};
 
 /// The decoder's answer to `bytes` fed `piece` at a time: the rejection's status, or the bytes
 /// taken and whether the body ended.

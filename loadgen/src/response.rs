@@ -1,7 +1,7 @@
 //! Reading a response: find the end of its head, take the status, `Content-Length` and
 //! whether the connection stays open.
 //!
-//! The mirror of the server's `src/http.rs`. TCP hands us bytes in whatever pieces it likes,
+//! The mirror of the server's `src/http/mod.rs`. TCP hands us bytes in whatever pieces it likes,
 //! so the head may arrive over several reads; [`parse_head`] is called on everything read so
 //! far and answers "not yet" until the blank line that ends the head is there. The body is
 //! then as long as `Content-Length` says; without one, it lasts until the server closes.

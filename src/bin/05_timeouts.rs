@@ -8,7 +8,7 @@
 //! **The cafe.** Customers who stand at the counter and never order are shown the door.
 //!
 //! **Changed since stage 04.** Each connection is handed to the pool `with_deadlines`; the
-//! handler then reads through a `DeadlineReader` (`src/deadline.rs`), which recomputes the
+//! handler then reads through a `DeadlineReader` (`src/blocking/deadline.rs`), which recomputes the
 //! time left before every read. `/stats` gains `timeouts`.
 //!
 //! **Run it.** `cargo run --release --bin 05_timeouts -- --header-timeout-ms 2000`, then

@@ -5,7 +5,7 @@
 //! on macOS). The loop sleeps in `poll` until some socket is ready or the earliest timer is
 //! due, then does, for each ready socket, only what can be done at once: accept, read what
 //! has arrived, write what fits. Each connection's progress is written down as a state machine
-//! (`src/conn.rs`) instead of being kept in a blocked thread; the work and every deadline are
+//! (`src/event_loop/conn.rs`) instead of being kept in a blocked thread; the work and every deadline are
 //! timers in the same loop.
 //!
 //! **The cafe.** One barista who never stands and waits: she takes the next order while the
@@ -32,8 +32,8 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use tcp_server::config::Flag;
-use tcp_server::conn::Reuse;
-use tcp_server::connections::Connections;
+use tcp_server::event_loop::conn::Reuse;
+use tcp_server::event_loop::connections::Connections;
 use tcp_server::{config, listener, logging, Server, StartError};
 
 const STAGE: &str = "06_event_loop";

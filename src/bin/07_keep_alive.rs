@@ -12,7 +12,7 @@
 //!
 //! **Changed since stage 06.** The connections are kept (`Reuse::KeepAlive`), for at most
 //! `--max-requests` requests each, and closed when idle for `--keep-alive-ms`; the state
-//! machine gains its `Idle` state (`src/conn.rs`). A response carries `Connection: close` only
+//! machine gains its `Idle` state (`src/event_loop/conn.rs`). A response carries `Connection: close` only
 //! when the connection closes after it: when the client asked, for HTTP/1.0 unless it asked
 //! for keep-alive, at `--max-requests`, after an error, and after Ctrl-C.
 //!
@@ -32,8 +32,8 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use tcp_server::config::Flag;
-use tcp_server::conn::Reuse;
-use tcp_server::connections::Connections;
+use tcp_server::event_loop::conn::Reuse;
+use tcp_server::event_loop::connections::Connections;
 use tcp_server::{config, listener, logging, Server, StartError};
 
 const STAGE: &str = "07_keep_alive";

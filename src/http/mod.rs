@@ -5,7 +5,7 @@
 //! declares, by `Content-Length` or by the chunked transfer coding. This module finds the end
 //! of the head across any number of reads ([`Input`]), parses it without copying (a
 //! [`Request`] borrows from the read buffer), says how its body is framed (the body itself is
-//! read and thrown away by [`crate::body`]), and writes responses with an exact
+//! read and thrown away by [`crate::http::body`]), and writes responses with an exact
 //! `Content-Length`.
 //!
 //! [`Input`] is fed by whoever reads the socket: [`read_head`] with a blocking reader in
@@ -37,7 +37,7 @@
 //! | `Transfer-Encoding` and `Content-Length` both present | 400 | 9112 §6.1, §6.3 |
 //! | `Transfer-Encoding` in an HTTP/1.0 request | 400 (its framing cannot be trusted) | 9112 §6.1 |
 //! | `Transfer-Encoding` whose last coding is not `chunked` (or `chunked` twice, or not a list of tokens) | 400 | 9112 §6.1, §6.3 |
-//! | `Transfer-Encoding: chunked` | the chunked body is decoded and thrown away (see [`crate::body`]) | 9112 §7.1 |
+//! | `Transfer-Encoding: chunked` | the chunked body is decoded and thrown away (see [`crate::http::body`]) | 9112 §7.1 |
 //! | another coding before `chunked` (`gzip, chunked`) | 501 | 9112 §6.1 |
 //! | `Content-Length` not digits, signed, too big for u64, or several different values | 400 | 9112 §6.3 |
 //! | `Content-Length` over [`MAX_BODY`], or chunked data over it | 413 | 9110 §15.5.14 |
@@ -78,7 +78,10 @@ use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::time::Duration;
 
-pub use crate::body::Framing;
+pub mod body;
+pub mod handler;
+
+pub use body::Framing;
 
 /// The most bytes a request head may have, request line included. Browsers send 1-2 KiB;
 /// 8 KiB is what many servers allow. It is also the most the read buffer grows to: memory

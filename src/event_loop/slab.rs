@@ -8,7 +8,7 @@
 //! A reused slot has a cost: a token now names a new connection, so anything that remembered
 //! the old one (a timer, most of all) must check it is still talking about the same
 //! connection. Each connection carries a number unique over the whole run for that
-//! (`Conn::id`, see `src/timers.rs`).
+//! (`Conn::id`, see `src/event_loop/timers.rs`).
 //!
 //! Introduced in chapter 6 (`docs/06-event-loop.md`).
 

@@ -39,9 +39,9 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use crate::body::Body;
 use crate::clock::Utc;
-use crate::handler::{self, compute_for, peer_has_left, Route};
+use crate::http::body::Body;
+use crate::http::handler::{self, compute_for, peer_has_left, Route};
 use crate::http::{self, Input, Persistence, Rejection, Response, Status, Version};
 use crate::logging;
 use crate::server::Server;

@@ -25,11 +25,11 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::conn::{Conn, Cx, Reuse};
+use crate::event_loop::conn::{Conn, Cx, Reuse};
+use crate::event_loop::slab::Slab;
+use crate::event_loop::timers::Timers;
 use crate::listener::AcceptBackoff;
 use crate::server::Server;
-use crate::slab::Slab;
-use crate::timers::Timers;
 use crate::{limits, logging, shutdown};
 
 /// Every connection of an event loop, and what it takes to keep them.

@@ -1,0 +1,13 @@
+//! The event loop's parts (stages 06 and 07): one thread, many non-blocking sockets.
+//!
+//! | module | what it does | chapter |
+//! |---|---|---|
+//! | [`conn`] | one connection, as a state machine: from an event to the `read()` it causes | 6 |
+//! | [`connections`] | every connection by token, their timers, the bound, the end at Ctrl-C | 6 |
+//! | [`slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |
+//! | [`timers`] | the deadlines, in a heap; the poll's timeout is the earliest | 6 |
+
+pub mod conn;
+pub mod connections;
+pub mod slab;
+pub mod timers;
