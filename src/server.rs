@@ -41,7 +41,7 @@ pub struct Server {
     /// comes first prints the summary, and only it.
     pub(crate) ended: Mutex<Option<u8>>,
     /// The `GET /` body, made once: `--body-bytes` of "Hello World\n" repeated.
-    pub(crate) hello: String,
+    pub(crate) hello: Arc<str>,
 }
 
 /// Why a stage could not start. `main` returns it, so it is printed as one sentence on stderr
@@ -114,7 +114,12 @@ impl Server {
         local: SocketAddr,
         wake: Wake,
     ) -> Result<Arc<Server>, StartError> {
-        let hello = HELLO.chars().cycle().take(config.body_bytes).collect();
+        let hello = HELLO
+            .chars()
+            .cycle()
+            .take(config.body_bytes)
+            .collect::<String>()
+            .into();
         let server = Arc::new(Server {
             stage,
             config,

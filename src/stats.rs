@@ -79,6 +79,8 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Requests that came on a connection that had already carried one (stage 07).
     pub keep_alive_reuses: AtomicU64,
+    /// Idle kept connections closed at `--max-conns` to make room for a new client (stage 07).
+    pub idle_closed_for_room: AtomicU64,
     /// Accepted and not yet closed: includes connections waiting in a queue.
     pub connections_open: Gauge,
     /// Being handled by a thread right now: the number of baristas at work.
@@ -96,6 +98,7 @@ impl Default for Stats {
             abandoned: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             keep_alive_reuses: AtomicU64::new(0),
+            idle_closed_for_room: AtomicU64::new(0),
             connections_open: Gauge::default(),
             in_flight: Gauge::default(),
         }
@@ -118,7 +121,8 @@ impl Stats {
     }
 
     /// The `/stats` body. `with_timeouts` adds `timeouts` for stages that have deadlines,
-    /// `with_keep_alive` adds `requests` and `keep_alive_reuses` for stage 07.
+    /// `with_keep_alive` adds `requests`, `keep_alive_reuses` and `idle_closed_for_room` for
+    /// stage 07.
     pub fn to_json(&self, stage: &str, with_timeouts: bool, with_keep_alive: bool) -> String {
         let mut json = format!(
             "{{\"stage\":\"{stage}\",\"uptime_ms\":{},\"accepted\":{},\"served\":{},\
@@ -140,9 +144,10 @@ impl Stats {
         if with_keep_alive {
             let _ = write!(
                 json,
-                ",\"requests\":{},\"keep_alive_reuses\":{}",
+                ",\"requests\":{},\"keep_alive_reuses\":{},\"idle_closed_for_room\":{}",
                 load(&self.requests),
-                load(&self.keep_alive_reuses)
+                load(&self.keep_alive_reuses),
+                load(&self.idle_closed_for_room)
             );
         }
         json.push_str("}\n");
@@ -185,8 +190,8 @@ mod tests {
         assert!(stats
             .to_json("05_timeouts", true, false)
             .ends_with(",\"abandoned\":0,\"timeouts\":0}\n"));
-        assert!(stats
-            .to_json("07_keep_alive", true, true)
-            .ends_with(",\"timeouts\":0,\"requests\":0,\"keep_alive_reuses\":0}\n"));
+        assert!(stats.to_json("07_keep_alive", true, true).ends_with(
+            ",\"timeouts\":0,\"requests\":0,\"keep_alive_reuses\":0,\"idle_closed_for_room\":0}\n"
+        ));
     }
 }

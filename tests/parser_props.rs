@@ -321,9 +321,9 @@ fn found_by_the_properties() {
     let mut spaces = vec![b' '; 5000];
     spaces.extend_from_slice(b"\r\n");
     let mut longest_line = b"\r\n\r\nGET /".to_vec();
-    longest_line.resize(4 + 4096 - " HTTP/1.1".len(), b'a');
+    longest_line.resize(4 + 8192 - " HTTP/1.1".len(), b'a');
     longest_line.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
-    let cr_at = longest_line.iter().position(|&b| b == b'a').unwrap() + 4090;
+    let cr_at = longest_line.iter().position(|&b| b == b'a').unwrap() + 8186;
     let cases: &[(&[u8], &[usize], Outcome)] = &[
         (&spaces, &[1], Outcome::Rejected(400)),
         (&spaces, &[usize::MAX], Outcome::Rejected(400)),

@@ -229,3 +229,113 @@ fn at_max_conns_the_rest_wait_in_the_backlog() {
     let stats = common::settled_stats(&stage);
     assert!(stats["peak_connections_open"] <= 3, "{stats:?}");
 }
+
+/// The server's resident memory in KiB (VmRSS in /proc/PID/status).
+fn rss_kib(stage: &Stage) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", stage.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// Twenty clients ask for a 20 MB body and read none of it: every response is stuck in
+/// `Writing`, and each holds its own head and a pointer to the one shared body, not a copy of
+/// it. The process grows by far less than one body per client (a copy each would be 400 MB).
+#[test]
+fn a_client_that_does_not_read_pins_no_copy_of_the_body() {
+    const BODY: usize = 20_000_000;
+    let body = BODY.to_string();
+    let stage = start(&["--body-bytes", &body, "--write-timeout-ms", "60000"]);
+    assert_eq!(
+        stage.get("/").body.len(),
+        BODY,
+        "the body is shared once built"
+    );
+    let before = rss_kib(&stage);
+    let clients: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.connect(&stage.addr.into()).unwrap();
+            let mut stream: TcpStream = socket.into();
+            stream.write_all(GET_CLOSE).unwrap();
+            stream
+        })
+        .collect();
+    common::wait_for_stat(&stage, "in_flight", 20);
+    let grown_mib = rss_kib(&stage).saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 60,
+        "20 stalled writers of a 20 MB body grew the process by {grown_mib} MiB"
+    );
+    drop(clients);
+}
+
+/// After an accept error (out of descriptors) paused accepting, Ctrl-C's drain waits for the
+/// request in progress without spinning: the pause that has ended is no reason to poll with a
+/// zero timeout. The process uses well under a core during a second of the drain.
+#[test]
+fn the_drain_after_an_accept_error_does_not_spin() {
+    let stage = Stage::start(BIN, &["--work-ms", "3000", "--drain-ms", "10000"]);
+    let mut in_progress = stage.connect();
+    in_progress.write_all(GET_CLOSE).unwrap();
+    common::wait_for_stat(&stage, "in_flight", 1);
+    // No descriptor left for one more connection.
+    let open = stage.fds() as u64;
+    let limit = libc::rlimit {
+        rlim_cur: open,
+        rlim_max: open,
+    };
+    // SAFETY: prlimit reads the struct it is given, on our stack, and writes nothing (no old
+    // limit asked for); it changes only the stage's limit.
+    let changed = unsafe {
+        libc::prlimit(
+            stage.pid() as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(changed, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let _refused = TcpStream::connect(stage.addr).unwrap();
+    assert!(stage.wait_for_log("accept failed"), "{}", stage.stderr());
+    stage.interrupt();
+    thread::sleep(Duration::from_millis(300));
+    let cpu_before = stage.cpu_time();
+    let wall = Instant::now();
+    thread::sleep(Duration::from_millis(1000));
+    let used = stage.cpu_time().saturating_sub(cpu_before);
+    assert!(stage.alive(), "still draining the request in progress");
+    assert!(
+        used < Duration::from_millis(300),
+        "the drain used {used:?} of CPU in {:?}",
+        wall.elapsed()
+    );
+    let reply = Reply::parse(&read_to_close(&mut in_progress));
+    assert_eq!(reply.status, 200);
+}
+
+/// A connection that sends not one byte of a request (empty lines do not count) is closed at
+/// its header deadline without an answer, as nginx and Go's net/http do: there is no request
+/// to answer. It is counted in `timeouts`. One that sent part of a request gets its 408
+/// (`tricklers_are_cut_at_their_deadline_and_delay_nobody`).
+#[test]
+fn a_connection_that_sends_nothing_is_closed_quietly_at_its_deadline() {
+    let stage = start(&["--header-timeout-ms", "800"]);
+    let mut silent = stage.connect();
+    let mut blank = stage.connect();
+    blank.write_all(b"\r\n\r\n").unwrap();
+    let started = Instant::now();
+    for stream in [&mut silent, &mut blank] {
+        let (bytes, ending) = common::read_until_end(stream);
+        assert_eq!(ending, common::Ending::Eof);
+        assert_eq!(String::from_utf8_lossy(&bytes), "", "no 408 for nothing");
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(640), "closed early: {took:?}");
+    assert!(took < Duration::from_secs(4), "closed late: {took:?}");
+    assert_eq!(common::settled_stats(&stage)["timeouts"], 2);
+}

@@ -357,3 +357,130 @@ fn more_pipelined_requests_than_one_turn_are_all_answered() {
     sending.join().unwrap();
     assert_eq!(stage.stats()["requests"], 501);
 }
+
+/// Fifty clients each send a request and their FIN in one burst, while the loop is busy, so
+/// that one event reports both. Each gets its answer and then its end at once, not after the
+/// keep-alive timer: the FIN is remembered even though the read of the request came back
+/// short, so no connection holds its descriptor and its place for `--keep-alive-ms`.
+#[test]
+fn a_fin_that_comes_with_the_request_closes_the_connection_at_once() {
+    let stage = start(&["--keep-alive-ms", "4000", "--cpu-ms", "300"]);
+    let mut clients: Vec<TcpStream> = (0..50).map(|_| stage.connect()).collect();
+    common::wait_for_stat(&stage, "connections_open", 51);
+    // Keep the loop computing for 300 ms, so the bursts below wait for it together.
+    let mut staller = stage.connect();
+    staller.write_all(GET).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    let sent = Instant::now();
+    for client in &mut clients {
+        client
+            .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    for client in &mut clients {
+        let (bytes, ending) = common::read_until_end(client);
+        assert_eq!(ending, common::Ending::Eof);
+        assert_eq!(Reply::parse(&bytes).status, 200);
+    }
+    let took = sent.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "the ends came after {took:?}: the keep-alive timer, not the FIN, closed them"
+    );
+}
+
+/// With `--max-conns 2` held by two regulars idle between requests, a third client is served
+/// at once: the one idle the longest is closed to make room (counted in
+/// `idle_closed_for_room`), and the other regular keeps its connection.
+#[test]
+fn at_the_bound_the_longest_idle_regular_makes_room() {
+    let stage = start(&["--max-conns", "2", "--keep-alive-ms", "5000"]);
+    let mut oldest = stage.connect();
+    let mut newer = stage.connect();
+    for stream in [&mut oldest, &mut newer] {
+        stream.write_all(GET).unwrap();
+        assert_eq!(next(&mut Responses::new(stream)).status, 200);
+        thread::sleep(Duration::from_millis(20));
+    }
+    let asked = Instant::now();
+    assert_eq!(stage.get("/").status, 200);
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the third client waited {took:?}"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(oldest.read(&mut byte).map_err(|e| e.kind()), Ok(0));
+    newer
+        .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let stats = common::parse_stats(&next(&mut Responses::new(&mut newer)).body);
+    assert_eq!(stats["idle_closed_for_room"], 1);
+}
+
+/// Empty lines between two requests are not a request (RFC 9112 section 2.2): a regular who
+/// sends a stray CRLF after its answer stays idle, and is closed quietly at its idle timer,
+/// without the 408 a request begun and not finished would get. A request after the empty
+/// line is answered as usual.
+#[test]
+fn a_stray_empty_line_between_requests_leaves_the_connection_idle() {
+    let stage = start(&["--keep-alive-ms", "800", "--header-timeout-ms", "5000"]);
+    let mut stream = stage.connect();
+    stream.write_all(GET).unwrap();
+    assert_eq!(next(&mut Responses::new(&mut stream)).status, 200);
+    stream.write_all(b"\r\n").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    stream.write_all(GET).unwrap();
+    assert_eq!(next(&mut Responses::new(&mut stream)).status, 200);
+    let idle_from = Instant::now();
+    stream.write_all(b"\r\n").unwrap();
+    let (rest, ending) = common::read_until_end(&mut stream);
+    assert_eq!(ending, common::Ending::Eof);
+    assert_eq!(String::from_utf8_lossy(&rest), "", "closed quietly, no 408");
+    let took = idle_from.elapsed();
+    assert!(took >= Duration::from_millis(600), "closed early: {took:?}");
+    assert!(
+        took < Duration::from_millis(3000),
+        "closed at the header deadline: {took:?}"
+    );
+}
+
+/// Ctrl-C comes while a response framed to keep the connection is still being written (the
+/// client reads slowly), with a second request pipelined behind it. The second request is
+/// in progress as far as the client knows: it is answered, with `Connection: close`, and only
+/// then is the connection closed. The first response may not take its word back, but it is
+/// never the last one on the connection without saying so and without a reason: the
+/// connection closes after a response that says `Connection: close`.
+#[test]
+fn a_request_pipelined_behind_a_response_cut_by_ctrl_c_is_answered_with_close() {
+    let stage = Stage::start(
+        BIN,
+        &[
+            "--work-ms",
+            "0",
+            "--quiet",
+            "--body-bytes",
+            "20000000",
+            "--drain-ms",
+            "20000",
+        ],
+    );
+    let mut stream = connect_with_small_buffers(&stage, false);
+    stream.write_all(&[GET, GET].concat()).unwrap();
+    common::wait_for_stat(&stage, "in_flight", 1);
+    stage.interrupt();
+    thread::sleep(Duration::from_millis(200));
+    let mut responses = Responses::new(&mut stream);
+    let first = next(&mut responses);
+    assert_eq!((first.status, first.header("Connection")), (200, None));
+    let second = next(&mut responses);
+    assert_eq!(second.status, 200);
+    assert_eq!(second.header("Connection"), Some("close"));
+    assert!(
+        matches!(responses.next(false), Ok(None)),
+        "then the connection closes"
+    );
+    let (status, _) = stage.wait_exit(PATIENCE);
+    assert!(status.success(), "{status}");
+}

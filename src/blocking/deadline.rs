@@ -13,9 +13,11 @@
 //!
 //! Introduced in chapter 5 (`docs/05-timeouts.md`).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+use crate::http::Framed;
 
 /// The two limits of stage 05 (and of the event loop's timers in stages 06 and 07).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,18 +66,17 @@ impl Read for DeadlineReader<'_> {
     }
 }
 
-/// Writes all of `bytes`, failing with `TimedOut` if that is not done by `deadline`.
+/// Writes all of `out`, failing with `TimedOut` if that is not done by `deadline`.
 ///
-/// Without a deadline it is `write_all`, which waits for the client as long as it takes.
-pub fn write_all_by(stream: &TcpStream, bytes: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+/// Without a deadline it writes as long as the client takes to read.
+pub fn write_all_by(stream: &TcpStream, out: &Framed, deadline: Option<Instant>) -> io::Result<()> {
     let mut stream = stream;
-    let Some(deadline) = deadline else {
-        return stream.write_all(bytes);
-    };
     let mut sent = 0;
-    while sent < bytes.len() {
-        stream.set_write_timeout(Some(time_left(deadline)?))?;
-        match stream.write(&bytes[sent..]) {
+    while sent < out.len() {
+        if let Some(deadline) = deadline {
+            stream.set_write_timeout(Some(time_left(deadline)?))?;
+        }
+        match out.write_from(&mut stream, sent) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -95,6 +96,7 @@ pub fn write_all_by(stream: &TcpStream, bytes: &[u8], deadline: Option<Instant>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::net::{SocketAddr, TcpListener};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -205,7 +207,7 @@ mod tests {
         let started = Instant::now();
         let result = write_all_by(
             &server_side,
-            &vec![b'x'; 4 * 1024 * 1024],
+            &Framed::interim(&vec![b'x'; 4 * 1024 * 1024]),
             Some(started + Duration::from_millis(300)),
         );
         let took = started.elapsed();

@@ -17,7 +17,7 @@ use crate::blocking::deadline::{write_all_by, DeadlineReader};
 use crate::clock::Utc;
 use crate::http::body::Body;
 use crate::http::handler::{compute_for, peer_has_left, route, Route};
-use crate::http::{self, Input, ReadError, Response, Status};
+use crate::http::{self, Framed, Input, ReadError, Response, Status};
 use crate::logging;
 use crate::server::{Connection, Server};
 use crate::stats::bump;
@@ -141,7 +141,11 @@ fn read_request(conn: &Connection, reader: &mut DeadlineReader<'_>, input: &mut 
     if expect_continue && !body.is_done() && input.is_empty() {
         // The client waits for our go-ahead before it sends the body (RFC 9110 §10.1.1).
         let write_deadline = conn.deadlines.map(|d| Instant::now() + d.write);
-        if let Err(e) = write_all_by(&conn.stream, http::CONTINUE, write_deadline) {
+        if let Err(e) = write_all_by(
+            &conn.stream,
+            &Framed::interim(http::CONTINUE),
+            write_deadline,
+        ) {
             write_failed(conn, &e);
             return Outcome::Failed;
         }
@@ -215,9 +219,9 @@ fn read_failed(conn: &Connection, error: ReadError, line: &str) -> Outcome {
 fn send(conn: &Connection, answer: &Answer, picked_up: Instant) -> bool {
     let server: &Server = &conn.server;
     let response = &answer.response;
-    let bytes = response.to_bytes(&Utc::now().http_format());
+    let out = response.frame(&Utc::now().http_format());
     let write_deadline = conn.deadlines.map(|d| Instant::now() + d.write);
-    if let Err(e) = write_all_by(&conn.stream, &bytes, write_deadline) {
+    if let Err(e) = write_all_by(&conn.stream, &out, write_deadline) {
         write_failed(conn, &e);
         return false;
     }

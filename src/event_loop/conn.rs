@@ -11,25 +11,35 @@
 //!    │                                  │                       │                    │
 //!    ▼      bytes, until the head       ▼   (a body: read       ▼                    ▼
 //!  Head ─────────────────────────────► Body ─ and discard) ──► Working ─────────► Writing ──┐
-//!    ▲  │ deadline: 408, then ─────────────────────────────────────────────────────►  │     │
+//!    ▲  │ deadline: 408 (nothing sent: closed) ─────────────────────────────────────► │     │
 //!    │  ▼ end-of-file: closed                                                         │     │
 //!    │                                                          Closed ◄── Lingering ◄┘     │
 //!    │                                                                                      │
-//!    └──── first byte ───── Idle ◄──── stage 07: the connection stays open ─────────────────┘
-//!                            │ idle too long: closed quietly
+//!    └── a request's first byte ── Idle ◄──── stage 07: the connection stays open ──────────┘
+//!                                   │ idle too long, Ctrl-C, or room needed: closed quietly
 //! ```
 //!
-//! [`Conn::advance`] does everything that can be done without waiting: it reads until the
-//! socket says `WouldBlock`, writes until it says `WouldBlock`, moves from state to state, and
-//! returns when the connection must wait for its socket or its timer. mio's events are
-//! edge-triggered: a socket that is not drained to `WouldBlock` may never be reported ready
-//! again (chapter 6 shows that bug). So `advance` never stops reading or writing while there is
-//! more, and calling it when nothing is ready is harmless: a spurious event costs one
-//! `WouldBlock`.
+//! From an event to the `read()` it causes is three calls: the table's
+//! [`ready`](crate::event_loop::connections::Connections::ready) calls [`Conn::run`], which
+//! calls the step of the state the connection is in (`head`, say), which calls `read`, the one
+//! place a request's bytes are read. Each returns one thing: `run` whether it must come back,
+//! a step the [`Next`] state, `read` what [`Arrived`].
+//!
+//! `run` does everything that can be done without waiting: it reads until the socket says
+//! `WouldBlock`, writes until it says `WouldBlock`, moves from state to state, and returns when
+//! the connection must wait for its socket or its timer. mio's events are edge-triggered: a
+//! socket that is not drained to `WouldBlock` may never be reported ready again (chapter 6
+//! shows that bug). So `run` never stops reading or writing while there is more, and running
+//! when nothing is ready is harmless: a spurious event costs one `WouldBlock`. One exception,
+//! kept in one place ([`Conn::may_read`]): stage 07 does not read between requests after a
+//! read that came back short.
+//!
+//! What stage 07 adds to the machine is marked "Stage 07" below: [`Reuse`], the `Idle` state
+//! and its step, the choice of persistence in `start`, and where `write` goes after a response.
 //!
 //! Everything HTTP comes from the modules the blocking stages use: [`Input`] and
 //! [`http::parse_head`] read the head, [`handler::route`] decides the answer, [`Body`] finds
-//! the end of a body, [`Response::to_bytes`] frames the answer. One parser, one router.
+//! the end of a body, [`Response::frame`] frames the answer. One parser, one router.
 //!
 //! Introduced in chapter 6 (`docs/06-event-loop.md`); chapter 7 adds keep-alive.
 
@@ -42,7 +52,7 @@ use mio::net::TcpStream;
 use crate::clock::Utc;
 use crate::http::body::Body;
 use crate::http::handler::{self, compute_for, peer_has_left, Route};
-use crate::http::{self, Input, Persistence, Rejection, Response, Status, Version};
+use crate::http::{self, Framed, Input, Persistence, Rejection, Response, Status, Version};
 use crate::logging;
 use crate::server::Server;
 use crate::stats::bump;
@@ -54,12 +64,12 @@ const LINGER: Duration = Duration::from_millis(500);
 const LINGER_IDLE: Duration = Duration::from_millis(50);
 /// ... and at most this many bytes.
 const LINGER_BYTES: usize = 64 * 1024;
-/// The most state changes one call of `advance` makes, so one busy connection (a client
+/// The most state changes one call of `run` makes, so one busy connection (a client
 /// pipelining requests as fast as it can) cannot hold the loop for ever: after them the loop
 /// serves the others and comes back (a timer due at once, see `Connections::settle`).
 const STEPS_PER_TURN: usize = 64;
 
-/// Whether a connection may carry more than one request: the idea of stage 07.
+/// Stage 07: whether a connection may carry more than one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reuse {
     /// One request per connection, then close (stage 06, like every blocking stage).
@@ -76,8 +86,8 @@ pub enum State {
     /// request and at the first byte of each later one (stage 07). The whole request is due by
     /// `since + --header-timeout-ms`.
     Head { since: Instant },
-    /// Between two requests of a persistent connection (stage 07), nothing received since the
-    /// last response: closed quietly once it has been idle for `--keep-alive-ms`.
+    /// Stage 07: between two requests of a persistent connection, no byte of the next one
+    /// received yet: closed quietly once it has been idle for `--keep-alive-ms`.
     Idle { since: Instant },
     /// Reading the request's body to its end and throwing it away, by `by`. `go_ahead`: bytes
     /// of `100 Continue` still to write, before the client sends the body.
@@ -89,9 +99,10 @@ pub enum State {
     },
     /// The simulated work is under way; the answer is written when the timer fires at `until`.
     Working { until: Instant, reply: Reply },
-    /// Writing `out[sent..]`, which must be done by `by`; then `after`.
+    /// Writing `out` from byte `sent` on, which must be done by `by`; then `after`. The body
+    /// in `out` is shared with every other response of the same body, not a copy.
     Writing {
-        out: Vec<u8>,
+        out: Framed,
         sent: usize,
         by: Instant,
         after: After,
@@ -145,26 +156,28 @@ pub struct Logged {
 pub enum After {
     /// Close; if the client may still be sending, linger first.
     Close { unread: bool },
-    /// Read the next request (stage 07).
+    /// Stage 07: read the next request.
     KeepReading,
 }
 
 /// What one step of the state machine comes to.
-enum Next {
+pub enum Next {
     /// The connection must wait, in this state, for its socket or its timer.
     Wait(State),
     /// It moved on: take the next step at once.
     Go(State),
 }
 
-/// How a read went.
-enum Got {
+/// What one read of the socket gave.
+pub enum Arrived {
+    /// Some bytes, at least one, now in `input`.
     Bytes,
-    /// The bytes break the request (judged as they come): answer this.
-    Rejected(Rejection),
-    WouldBlock,
-    /// The client closed its side.
-    Eof,
+    /// Nothing now (`WouldBlock`): the next readable event says when.
+    Nothing,
+    /// The client has closed its side: nothing more will come.
+    End,
+    /// No room for more: the head is too large. Answer this.
+    Refused(Rejection),
     /// An error, logged already.
     Failed,
 }
@@ -193,9 +206,14 @@ pub struct Conn {
     /// The earliest timer in the heap for this connection, so that a deadline that only moved
     /// later needs no new one.
     pub(crate) armed: Option<Instant>,
+    /// Since when this connection is in the table's list of idle ones (stage 07), if it is.
+    pub(crate) listed_idle: Option<Instant>,
     /// Whether the socket may hold bytes not read yet: false once a read comes back short (the
     /// kernel gave all it had), true again with every event that says it is readable.
     maybe_more: bool,
+    /// The client's FIN has been reported. It stays: an end does not un-arrive, and the event
+    /// that reported it may be the one that brought the last request too.
+    fin: bool,
 }
 
 impl Conn {
@@ -209,7 +227,9 @@ impl Conn {
             input: Input::new(),
             requests: 0,
             armed: None,
+            listed_idle: None,
             maybe_more: true,
+            fin: false,
         }
     }
 
@@ -217,10 +237,20 @@ impl Conn {
         matches!(self.state, State::Closed)
     }
 
-    /// Whether Ctrl-C need not wait for this connection: it has sent nothing of a request (a
-    /// new connection, or an idle persistent one).
+    /// Whether no byte of a request has come since the connection opened or its last
+    /// response (empty lines do not count): Ctrl-C need not wait for it, and at `--max-conns`
+    /// the longest idle one makes room for a new client.
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Head { .. } | State::Idle { .. }) && self.input.is_empty()
+        matches!(self.state, State::Head { .. } | State::Idle { .. })
+            && !self.input.holds_a_request()
+    }
+
+    /// Stage 07: since when a kept connection has been idle between two requests.
+    pub fn idle_since(&self) -> Option<Instant> {
+        match self.state {
+            State::Idle { since } if !self.input.holds_a_request() => Some(since),
+            _ => None,
+        }
     }
 
     /// When the loop must next look at this connection, even if its socket stays quiet.
@@ -240,97 +270,113 @@ impl Conn {
         }
     }
 
-    /// Moves the connection along with `step`, which gets the current state by value and
-    /// returns the next one. The stage's count of requests in flight follows from the two
-    /// states, so no flag can disagree with it. Returns whether to take another step.
-    fn transition(&mut self, cx: Cx<'_>, step: impl FnOnce(&mut Conn, State) -> Next) -> bool {
-        let state = std::mem::replace(&mut self.state, State::Closed);
-        let was_in_flight = state.in_flight();
-        let (next, go_on) = match step(self, state) {
-            Next::Wait(state) => (state, false),
-            Next::Go(state) => (state, true),
-        };
-        let gauge = &cx.server.stats.in_flight;
-        match (was_in_flight, next.in_flight()) {
-            (false, true) => gauge.up(),
-            (true, false) => gauge.down(),
-            _ => {}
-        }
-        self.state = next;
-        go_on && !self.is_closed()
+    /// An event came for the socket: note what it says. `readable`: bytes (or an end, or an
+    /// error) may have come since the last read. `read_closed`: the client's FIN is in.
+    pub fn note_event(&mut self, readable: bool, read_closed: bool) {
+        self.maybe_more |= readable || read_closed;
+        self.fin |= read_closed;
     }
 
-    /// Closes the connection now; the table drops it once it sees it closed.
-    pub fn close(&mut self, cx: Cx<'_>) {
-        self.transition(cx, |_, _| Next::Go(State::Closed));
+    /// Whether a read now could find anything. A read that came back short took all the
+    /// kernel had, and what arrives later brings a readable event; but a FIN that arrived in
+    /// the same event as the bytes before it brings no event of its own, so once reported it
+    /// always makes a read worth it. Only stage 07's `Idle` asks: every other state reads until
+    /// `WouldBlock`.
+    fn may_read(&self) -> bool {
+        self.maybe_more || self.fin
     }
 
-    /// Does everything that can be done now without waiting, and returns when the connection
-    /// must wait for its socket or its timer, or is closed: `false`. Returns `true` if it
-    /// stopped only because its turn was over (`STEPS_PER_TURN`) with more to do: then no
-    /// event will come for what is left (the bytes are already here), so the caller must
-    /// come back to it soon, as an edge-triggered loop must.
-    pub fn advance(&mut self, cx: Cx<'_>, now: Instant) -> bool {
+    /// Does everything that can be done now without waiting, state after state, and returns
+    /// when the connection must wait for its socket or its timer, or is closed: `false`.
+    /// Returns `true` if it stopped only because its turn was over (`STEPS_PER_TURN`) with
+    /// more to do: then no event will come for what is left (the bytes are already here), so
+    /// the caller must come back to it soon, as an edge-triggered loop must.
+    pub fn run(&mut self, cx: Cx<'_>, now: Instant) -> bool {
         for _ in 0..STEPS_PER_TURN {
-            if !self.transition(cx, |conn, state| conn.step(cx, now, state)) {
+            let state = std::mem::replace(&mut self.state, State::Closed);
+            let was_in_flight = state.in_flight();
+            let next = match state {
+                State::Head { since } => self.head(cx, now, since),
+                State::Idle { since } => self.idle(cx, now, since),
+                State::Body {
+                    body,
+                    go_ahead,
+                    by,
+                    reply,
+                } => self.body(cx, now, body, go_ahead, by, reply),
+                // The client closed its side while the work was under way: nobody waits for
+                // the answer any more (nginx's 499).
+                State::Working { reply, .. } if self.fin => {
+                    abandoned(cx, self.peer, &reply.logged);
+                    Next::Go(State::Closed)
+                }
+                State::Working { .. } | State::Closed => Next::Wait(state),
+                State::Writing {
+                    out,
+                    sent,
+                    by,
+                    after,
+                    logged,
+                } => self.write(cx, now, out, sent, by, after, logged),
+                State::Lingering {
+                    until,
+                    quiet_by,
+                    drained,
+                } => self.linger(now, until, quiet_by, drained),
+            };
+            if !self.enter(cx, was_in_flight, next) {
                 return false;
             }
         }
         true
     }
 
-    /// An event came for the socket. `readable`: bytes (or an end, or an error) may have come
-    /// since the last read, whatever the state was then. If it says the client has closed its
-    /// side while the work was under way, nobody waits for the answer any more.
-    pub fn on_event(&mut self, cx: Cx<'_>, readable: bool, read_closed: bool) {
-        self.maybe_more |= readable || read_closed;
-        if read_closed && matches!(self.state, State::Working { .. }) {
-            self.transition(cx, |conn, state| {
-                if let State::Working { reply, .. } = &state {
-                    abandoned(cx, conn.peer, &reply.logged);
-                }
-                Next::Go(State::Closed)
-            });
-        }
-    }
-
     /// The connection's deadline has passed: answer 408, end the work, close an idle
     /// connection, give up on a write or a linger. Then go on from there.
     pub fn on_deadline(&mut self, cx: Cx<'_>, now: Instant) -> bool {
-        self.transition(cx, |conn, state| conn.expire(cx, now, state));
-        self.advance(cx, now)
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let was_in_flight = state.in_flight();
+        let next = self.expire(cx, now, state);
+        self.enter(cx, was_in_flight, next);
+        self.run(cx, now)
     }
 
-    /// How one state moves on, if it can without waiting.
-    fn step(&mut self, cx: Cx<'_>, now: Instant, state: State) -> Next {
-        match state {
-            State::Idle { since } => self.idle(cx, now, since),
-            State::Head { since } => self.head(cx, now, since),
-            State::Body {
-                body,
-                go_ahead,
-                by,
-                reply,
-            } => self.body(cx, now, body, go_ahead, by, reply),
-            State::Working { .. } | State::Closed => Next::Wait(state),
-            State::Writing {
-                out,
-                sent,
-                by,
-                after,
-                logged,
-            } => self.write(cx, now, out, sent, by, after, logged),
-            State::Lingering {
-                until,
-                quiet_by,
-                drained,
-            } => self.linger(now, until, quiet_by, drained),
+    /// Closes the connection now; the table drops it once it sees it closed.
+    pub fn close(&mut self, cx: Cx<'_>) {
+        let was_in_flight = self.state.in_flight();
+        self.enter(cx, was_in_flight, Next::Go(State::Closed));
+    }
+
+    /// Makes `next` the connection's state. The stage's count of requests in flight follows
+    /// from the old state and the new one, so no flag can disagree with it. Returns whether to
+    /// take another step.
+    fn enter(&mut self, cx: Cx<'_>, was_in_flight: bool, next: Next) -> bool {
+        let (state, go_on) = match next {
+            Next::Wait(state) => (state, false),
+            Next::Go(state) => (state, true),
+        };
+        let gauge = &cx.server.stats.in_flight;
+        match (was_in_flight, state.in_flight()) {
+            (false, true) => gauge.up(),
+            (true, false) => gauge.down(),
+            _ => {}
         }
+        self.state = state;
+        go_on && !self.is_closed()
     }
 
     /// What a passed deadline does to each state.
     fn expire(&mut self, cx: Cx<'_>, now: Instant, state: State) -> Next {
         match state {
+            // Not a byte of a request in all that time: there is nothing to answer, so the
+            // connection is closed without one, as nginx and Go's net/http do.
+            State::Head { since } if !self.input.holds_a_request() => {
+                bump(&cx.server.stats.timeouts);
+                if !cx.server.config.quiet {
+                    logging::no_request(self.peer, now.duration_since(since));
+                }
+                Next::Go(State::Closed)
+            }
             State::Head { since } => {
                 let line = self.input.request_line().unwrap_or("-").to_string();
                 Next::Go(self.time_out(cx, now, line, since))
@@ -339,7 +385,7 @@ impl Conn {
                 let Logged { line, started, .. } = reply.logged;
                 Next::Go(self.time_out(cx, now, line, started))
             }
-            // No 408 to a client that has sent nothing since its last response.
+            // Stage 07: no 408 to a client that has sent nothing since its last response.
             State::Idle { .. } => Next::Go(State::Closed),
             State::Working { reply, .. } => Next::Go(self.respond(cx, now, reply)),
             State::Writing { .. } => {
@@ -355,26 +401,6 @@ impl Conn {
         }
     }
 
-    /// Stage 07, between requests: bytes already here (a pipelined request) or the first new
-    /// byte start the next request; its deadline counts from now.
-    fn idle(&mut self, cx: Cx<'_>, now: Instant, since: Instant) -> Next {
-        if !self.input.is_empty() {
-            return Next::Go(State::Head { since: now });
-        }
-        // The last read was short: the client had sent nothing more then, and whatever it
-        // sends now brings a readable event. Reading at once would mostly find nothing, and a
-        // quick client's next request, when it is there, would jump ahead of the others'.
-        if !self.maybe_more {
-            return Next::Wait(State::Idle { since });
-        }
-        match self.read_some(cx) {
-            Got::Bytes => Next::Go(State::Head { since: now }),
-            Got::Rejected(rejection) => Next::Go(self.reject(cx, now, now, rejection)),
-            Got::WouldBlock => Next::Wait(State::Idle { since }),
-            Got::Eof | Got::Failed => Next::Go(State::Closed),
-        }
-    }
-
     /// Reads until the request head is complete, then starts on the request.
     fn head(&mut self, cx: Cx<'_>, now: Instant, since: Instant) -> Next {
         loop {
@@ -383,63 +409,97 @@ impl Conn {
                 Ok(None) => {}
                 Err(rejection) => return Next::Go(self.reject(cx, now, since, rejection)),
             }
-            match self.read_some(cx) {
-                Got::Bytes => {}
-                Got::Rejected(rejection) => {
-                    return Next::Go(self.reject(cx, now, since, rejection))
-                }
-                Got::WouldBlock => return Next::Wait(State::Head { since }),
-                Got::Eof => {
+            match self.read(cx) {
+                Arrived::Bytes => {}
+                Arrived::Nothing => return Next::Wait(State::Head { since }),
+                Arrived::End => {
                     // The client left before a whole request: nothing to answer.
                     if self.requests == 0 && !cx.server.config.quiet {
                         logging::no_request(self.peer, now.duration_since(since));
                     }
                     return Next::Go(State::Closed);
                 }
-                Got::Failed => return Next::Go(State::Closed),
+                Arrived::Refused(rejection) => {
+                    return Next::Go(self.reject(cx, now, since, rejection))
+                }
+                Arrived::Failed => return Next::Go(State::Closed),
             }
         }
     }
 
-    /// One read of what the socket has into `input`, judged as the head's bytes.
-    fn read_some(&mut self, cx: Cx<'_>) -> Got {
-        if self.input.is_empty() {
-            return self.read_first(cx);
+    /// Stage 07, between requests: the first byte of a request (already here when pipelined)
+    /// starts it, and its deadline counts from now. Empty lines are not a request. Ctrl-C
+    /// closes an idle connection, even one whose last response said it would stay open: no
+    /// request is in progress on it, and a persistent connection may be closed whenever it is
+    /// idle (RFC 9112 section 9.5); its client sends its next request on a new one.
+    fn idle(&mut self, cx: Cx<'_>, now: Instant, since: Instant) -> Next {
+        loop {
+            if self.input.holds_a_request() {
+                return Next::Go(State::Head { since: now });
+            }
+            if cx.draining {
+                return Next::Go(State::Closed);
+            }
+            // The last read was short: the client had sent nothing more then, and whatever it
+            // sends now brings a readable event. Reading at once would mostly find nothing,
+            // and a quick client's next request, when it is there, would jump ahead of the
+            // others'.
+            if !self.may_read() {
+                return Next::Wait(State::Idle { since });
+            }
+            match self.read(cx) {
+                Arrived::Bytes => {}
+                Arrived::Nothing => return Next::Wait(State::Idle { since }),
+                Arrived::End | Arrived::Failed => return Next::Go(State::Closed),
+                Arrived::Refused(rejection) => {
+                    return Next::Go(self.reject(cx, now, now, rejection))
+                }
+            }
         }
-        let space = match self.input.space() {
-            Ok(space) => space,
-            Err(rejection) => return Got::Rejected(rejection),
-        };
-        let arrived = read_now(&mut self.stream, space, &mut self.maybe_more);
-        self.judge(cx, arrived, |input, n| input.received(n))
     }
 
-    /// The first bytes of a request, read into a buffer on the stack and copied in only when
-    /// there are some: a connection that has sent nothing (ten thousand idle ones, say) holds
-    /// no buffer of its own.
-    fn read_first(&mut self, cx: Cx<'_>) -> Got {
+    /// One read of the socket into `input`: the only place the event loop reads a request's
+    /// bytes, so the short-read rule ([`Conn::may_read`]) is kept here and nowhere else. An
+    /// empty input is read into a buffer on the stack first and copied in only when bytes came:
+    /// a connection that has sent nothing (ten thousand idle ones, say) holds no buffer.
+    fn read(&mut self, cx: Cx<'_>) -> Arrived {
         let mut first = [0u8; http::FIRST_READ];
-        let arrived = read_now(&mut self.stream, &mut first, &mut self.maybe_more);
-        self.judge(cx, arrived, |input, n| input.push(&first[..n]))
-    }
-
-    /// What a read of the head brought, once `take` has put its bytes into `input`.
-    fn judge(
-        &mut self,
-        cx: Cx<'_>,
-        arrived: Arrived,
-        take: impl FnOnce(&mut Input, usize) -> Result<Option<usize>, Rejection>,
-    ) -> Got {
-        match arrived {
-            Arrived::Bytes(n) => match take(&mut self.input, n) {
-                Ok(_) => Got::Bytes,
-                Err(rejection) => Got::Rejected(rejection),
-            },
-            Arrived::End => Got::Eof,
-            Arrived::Nothing => Got::WouldBlock,
-            Arrived::Error(e) => {
+        let into_first = self.input.is_empty();
+        let buf = if into_first {
+            &mut first[..]
+        } else {
+            match self.input.space() {
+                Ok(space) => space,
+                Err(rejection) => return Arrived::Refused(rejection),
+            }
+        };
+        let asked = buf.len();
+        let result = loop {
+            match self.stream.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => break result,
+            }
+        };
+        match result {
+            Ok(0) => Arrived::End,
+            Ok(n) => {
+                self.maybe_more = n == asked;
+                if into_first {
+                    if let Err(rejection) = self.input.push(&first[..n]) {
+                        return Arrived::Refused(rejection);
+                    }
+                } else {
+                    self.input.fill(n);
+                }
+                Arrived::Bytes
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.maybe_more = false;
+                Arrived::Nothing
+            }
+            Err(e) => {
                 cx.server.connection_error(self.peer, "read failed", &e);
-                Got::Failed
+                Arrived::Failed
             }
         }
     }
@@ -543,13 +603,9 @@ impl Conn {
             if body.is_done() {
                 return Next::Go(self.work(cx, now, reply));
             }
-            // Everything in `input` was body, so it is empty and has room.
-            let Ok(space) = self.input.space() else {
-                return Next::Go(State::Closed);
-            };
-            match read_now(&mut self.stream, space, &mut self.maybe_more) {
-                Arrived::Bytes(n) => self.input.fill(n),
-                Arrived::End => return Next::Go(State::Closed),
+            // Everything in `input` was body, so it is empty now and has room.
+            match self.read(cx) {
+                Arrived::Bytes => {}
                 Arrived::Nothing => {
                     return Next::Wait(State::Body {
                         body,
@@ -558,9 +614,8 @@ impl Conn {
                         reply,
                     });
                 }
-                Arrived::Error(e) => {
-                    cx.server.connection_error(self.peer, "read failed", &e);
-                    return Next::Go(State::Closed);
+                Arrived::End | Arrived::Refused(_) | Arrived::Failed => {
+                    return Next::Go(State::Closed)
                 }
             }
         }
@@ -574,7 +629,7 @@ impl Conn {
             return self.respond(cx, now, reply);
         }
         // A client that has already gone wants no work.
-        if peer_has_left(&self.stream) {
+        if self.fin || peer_has_left(&self.stream) {
             abandoned(cx, self.peer, &reply.logged);
             return State::Closed;
         }
@@ -596,7 +651,7 @@ impl Conn {
                 unread: reply.unread,
             },
         };
-        let out = reply.response.to_bytes(&Utc::now().http_format());
+        let out = reply.response.frame(&Utc::now().http_format());
         let logged = Logged {
             status: reply.response.status.code(),
             ..reply.logged
@@ -637,14 +692,14 @@ impl Conn {
         &mut self,
         cx: Cx<'_>,
         now: Instant,
-        out: Vec<u8>,
+        out: Framed,
         mut sent: usize,
         by: Instant,
         after: After,
         logged: Logged,
     ) -> Next {
         while sent < out.len() {
-            match self.stream.write(&out[sent..]) {
+            match out.write_from(&mut self.stream, sent) {
                 Ok(0) => {
                     cx.server
                         .connection_error(self.peer, "write failed", &"wrote nothing");
@@ -675,18 +730,17 @@ impl Conn {
             logging::request(self.peer, &logged.line, logged.status, took, Duration::ZERO);
         }
         match after {
-            After::KeepReading if !cx.draining => {
-                // An idle connection keeps no buffer: stage 07's idle regulars cost little.
+            // Stage 07: the connection stays open for the next request. An idle connection
+            // keeps no buffer: stage 07's idle regulars cost little.
+            After::KeepReading => {
                 self.input.release();
                 Next::Go(State::Idle { since: now })
             }
             // Nothing left unread that we know of: close. (As in the blocking stages, bytes
             // the client sent after what we read would make the close a reset; a client
             // that pipelines to a server that does not keep connections gets one.)
-            After::KeepReading | After::Close { unread: false } if self.input.is_empty() => {
-                Next::Go(State::Closed)
-            }
-            After::KeepReading | After::Close { .. } => {
+            After::Close { unread: false } if self.input.is_empty() => Next::Go(State::Closed),
+            After::Close { .. } => {
                 // FIN first, then read what the client still sends, so it is not reset.
                 if self.stream.shutdown(Shutdown::Write).is_err() {
                     return Next::Go(State::Closed);
@@ -710,12 +764,14 @@ impl Conn {
     ) -> Next {
         let mut scratch = [0u8; 4096];
         while drained < LINGER_BYTES {
-            match read_now(&mut self.stream, &mut scratch, &mut self.maybe_more) {
-                Arrived::Bytes(n) => {
+            match self.stream.read(&mut scratch) {
+                Ok(0) => return Next::Go(State::Closed),
+                Ok(n) => {
                     drained += n;
                     quiet_by = now + LINGER_IDLE;
                 }
-                Arrived::Nothing => {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Next::Wait(State::Lingering {
                         until,
                         quiet_by,
@@ -723,42 +779,10 @@ impl Conn {
                     })
                 }
                 // Closing anyway: an error needs no line of its own.
-                Arrived::End | Arrived::Error(_) => return Next::Go(State::Closed),
+                Err(_) => return Next::Go(State::Closed),
             }
         }
         Next::Go(State::Closed)
-    }
-}
-
-/// What one read of a non-blocking socket gave.
-enum Arrived {
-    /// Some bytes, at least one.
-    Bytes(usize),
-    /// The client has closed its side: nothing more will come.
-    End,
-    /// Nothing now (`WouldBlock`): the next readable event says when.
-    Nothing,
-    Error(io::Error),
-}
-
-/// One read into `buf`, read again if a signal interrupted it. It keeps `maybe_more`, which
-/// spares the loop a read that would find nothing: a read that fills `buf` may have left
-/// bytes behind, a shorter one took all the kernel had (what comes later brings an event).
-fn read_now(stream: &mut TcpStream, buf: &mut [u8], maybe_more: &mut bool) -> Arrived {
-    loop {
-        return match stream.read(buf) {
-            Ok(0) => Arrived::End,
-            Ok(n) => {
-                *maybe_more = n == buf.len();
-                Arrived::Bytes(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                *maybe_more = false;
-                Arrived::Nothing
-            }
-            Err(e) => Arrived::Error(e),
-        };
     }
 }
 

@@ -10,12 +10,16 @@
 //!   or makes sure a timer is set for its next deadline;
 //! - `--max-conns` is stage 03's bound again, kept the same way: at the limit the loop stops
 //!   accepting, so new clients wait in the kernel's backlog, and it accepts again as soon as
-//!   one connection closes. The descriptor limit may lower it (see `src/limits.rs`);
+//!   one connection closes. The descriptor limit may lower it (see `src/limits.rs`). Stage 07
+//!   adds one thing: at the limit, the connection that has been idle the longest between two
+//!   requests is closed to make room, so idle regulars cannot lock new clients out (nginx
+//!   does the same, "reusing connections");
 //! - an accept error that costs a pause (out of descriptors, say) pauses accepting until a
 //!   timer says so: the loop must never sleep, nor spin on an error that repeats.
 //!
 //! Introduced in chapter 6 (`docs/06-event-loop.md`).
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use crate::event_loop::slab::Slab;
 use crate::event_loop::timers::Timers;
 use crate::listener::AcceptBackoff;
 use crate::server::Server;
+use crate::stats::bump;
 use crate::{limits, logging, shutdown};
 
 /// Every connection of an event loop, and what it takes to keep them.
@@ -38,6 +43,9 @@ pub struct Connections {
     around: Around,
     slab: Slab<Conn>,
     timers: Timers,
+    /// Stage 07: the connections idle between two requests, as `(since, token, id)`, the
+    /// longest idle first: the one to close when the bound is reached.
+    idle: BTreeSet<(Instant, usize, u64)>,
     /// `--max-conns`, or fewer if the descriptor limit is lower.
     max: usize,
     backoff: AcceptBackoff,
@@ -77,6 +85,7 @@ impl Connections {
             },
             slab: Slab::new(),
             timers: Timers::new(),
+            idle: BTreeSet::new(),
             max: limits::connections_allowed(server.config.max_conns),
             backoff: AcceptBackoff::new(),
             accept_paused_until: None,
@@ -87,14 +96,35 @@ impl Connections {
         self.slab.is_empty()
     }
 
-    /// Whether another connection may be accepted now: below the limit, and not pausing
-    /// after an accept error.
+    /// Whether another connection may be accepted now: not pausing after an accept error,
+    /// and below the limit, or at it with an idle kept connection to close for room.
     pub fn has_room(&mut self) -> bool {
         if let Some(until) = self.accept_paused_until {
             if Instant::now() < until {
                 return false;
             }
             self.accept_paused_until = None;
+        }
+        self.slab.len() < self.max || self.close_longest_idle()
+    }
+
+    /// Stage 07, at the limit: closes the connection idle the longest, if any, so a new client
+    /// is not locked out by regulars who only sit. Returns whether one was closed.
+    fn close_longest_idle(&mut self) -> bool {
+        let Some(&(since, token, id)) = self.idle.first() else {
+            return false;
+        };
+        match self.slab.get_mut(token) {
+            Some(conn) if conn.id == id => {
+                conn.close(self.around.cx());
+                bump(&self.around.server.stats.idle_closed_for_room);
+                self.settle(token, false);
+            }
+            // Cannot happen (`settle` takes a connection off the list when it closes), but a
+            // stale entry must not stay first for ever.
+            _ => {
+                self.idle.remove(&(since, token, id));
+            }
         }
         self.slab.len() < self.max
     }
@@ -118,7 +148,7 @@ impl Connections {
             cx.server.closed();
             return;
         }
-        let more = conn.advance(cx, now);
+        let more = conn.run(cx, now);
         self.settle(token, more);
     }
 
@@ -139,8 +169,8 @@ impl Connections {
             return;
         };
         let readable = event.is_readable() || event.is_error();
-        conn.on_event(cx, readable, event.is_read_closed());
-        let more = conn.advance(cx, Instant::now());
+        conn.note_event(readable, event.is_read_closed());
+        let more = conn.run(cx, Instant::now());
         self.settle(token, more);
     }
 
@@ -164,19 +194,21 @@ impl Connections {
             let more = if conn.deadline(cx).is_some_and(|deadline| deadline <= now) {
                 conn.on_deadline(cx, now)
             } else {
-                conn.advance(cx, now)
+                conn.run(cx, now)
             };
             self.settle(token, more);
         }
     }
 
     /// How long the loop may sleep: until the earliest timer, or the end of an accept pause.
-    /// `None`: until a socket is ready, however long that takes.
+    /// `None`: until a socket is ready, however long that takes. A pause that has ended counts
+    /// no more: a zero timeout for it on every turn would make the loop spin.
     pub fn next_timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         let pause = self
             .accept_paused_until
-            .map(|until| until.saturating_duration_since(now));
+            .filter(|&until| until > now)
+            .map(|until| until - now);
         match (self.timers.timeout(now), pause) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -191,6 +223,20 @@ impl Connections {
         let Some(conn) = self.slab.get_mut(token) else {
             return;
         };
+        let idle_since = if conn.is_closed() {
+            None
+        } else {
+            conn.idle_since()
+        };
+        if conn.listed_idle != idle_since {
+            if let Some(since) = conn.listed_idle {
+                self.idle.remove(&(since, token, conn.id));
+            }
+            if let Some(since) = idle_since {
+                self.idle.insert((since, token, conn.id));
+            }
+            conn.listed_idle = idle_since;
+        }
         if conn.is_closed() {
             // Dropping the socket closes it, which also takes it off the poller's list.
             self.slab.remove(token);
@@ -217,6 +263,9 @@ impl Connections {
     /// `--drain-ms` has passed. Whatever is still open then is cut when the process ends.
     pub fn finish_in_progress(&mut self, poll: &mut Poll, events: &mut Events) {
         self.around.draining = true;
+        // Nothing is accepted any more: a pause after an accept error must not shorten the
+        // waits below.
+        self.accept_paused_until = None;
         for token in self.slab.keys() {
             if let Some(conn) = self.slab.get_mut(token) {
                 if conn.is_idle() {

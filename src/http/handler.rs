@@ -14,6 +14,7 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::{Method, Rejection, Request, Response, Status};
@@ -62,7 +63,7 @@ pub fn route(request: &Request<'_>, server: &Server) -> Route {
     let mut plan = match request.path() {
         // The simulated work: a database call, a template, a slow upstream.
         "/" => Plan {
-            response: Response::text(Status::Ok, server.hello.clone()),
+            response: Response::text(Status::Ok, Arc::clone(&server.hello)),
             work: server.config.work,
             cpu: server.config.cpu,
         },

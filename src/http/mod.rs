@@ -59,6 +59,18 @@
 //! | bytes after a request and its body | the next request (pipelining): answered in order, one at a time | 9112 §9.3.2 |
 //! | a refused request (its body unread), a 408, the `--max-requests`th request, or Ctrl-C | `Connection: close`, then closed | 9112 §9.6 |
 //! | no byte of a next request within `--keep-alive-ms` | closed quietly, without a response | 9112 §9.5 |
+//! | empty lines between two requests | not a request: the connection stays idle | 9112 §2.2 |
+//! | a request read before Ctrl-C, not yet started (pipelined) | answered, with `Connection: close` | 9112 §9.6 |
+//! | Ctrl-C while a response that keeps the connection is written | written as framed; the connection, idle after it, is then closed quietly (a client sends its next request on a new one) | 9112 §9.5 |
+//! | `--max-conns` reached with kept connections idle | the one idle the longest is closed quietly to make room | 9112 §9.5 |
+//!
+//! Deadlines (stage 05 on):
+//!
+//! | case | answer | RFC |
+//! |---|---|---|
+//! | part of a request, not all of it, by `--header-timeout-ms` | 408, `Connection: close` | 9110 §15.5.9 |
+//! | no byte of a request by `--header-timeout-ms` (empty lines count as none) | stage 05: 408, as chapter 5 shows; the event loop (06, 07): closed quietly, as nginx and Go's net/http do, since there is no request to answer | 9110 §15.5.9, 9112 §9.5 |
+//! | the response not written by `--write-timeout-ms` | the connection is closed (nothing else can be said) | 9112 §9.5 |
 //!
 //! Framing (Host, Transfer-Encoding, Content-Length) is judged before the method, so a POST
 //! with a broken Content-Length gets 400, not 405: the server cannot tell where such a message
@@ -75,7 +87,8 @@
 //! against the real binaries.
 
 use std::fmt::Write as _;
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod body;
@@ -83,18 +96,21 @@ pub mod handler;
 
 pub use body::Framing;
 
-/// The most bytes a request head may have, request line included. Browsers send 1-2 KiB;
-/// 8 KiB is what many servers allow. It is also the most the read buffer grows to: memory
-/// per connection stays bounded however the bytes arrive.
-pub const MAX_HEAD: usize = 8 * 1024;
+/// The most bytes a request head may have, request line included. Browsers send 1-2 KiB; it
+/// must hold the longest request line ([`MAX_REQUEST_LINE`]) and a few headers after it. It
+/// is also the most the read buffer grows to: memory per connection stays bounded however
+/// the bytes arrive.
+pub const MAX_HEAD: usize = 16 * 1024;
 /// The read buffer's first size. Most heads fit (curl's is under 100 bytes), and a
 /// connection that has sent nothing yet holds 1 KiB instead of [`MAX_HEAD`]: with a thread
 /// per connection, that is most of what an idle client costs.
 pub const FIRST_READ: usize = 1024;
 // read_request's `clamp(FIRST_READ, MAX_HEAD)` would panic the other way round.
 const _: () = assert!(FIRST_READ <= MAX_HEAD);
-/// The longest request line; a longer one is answered 414 as soon as it is seen.
-pub const MAX_REQUEST_LINE: usize = 4 * 1024;
+/// The longest request line; a longer one is answered 414 as soon as it is seen. RFC 9112
+/// section 3 recommends accepting at least 8000 octets; nginx's default is 8 KiB too.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+const _: () = assert!(MAX_REQUEST_LINE >= 8000 && MAX_REQUEST_LINE < MAX_HEAD);
 /// The most header lines in one request.
 pub const MAX_HEADERS: usize = 64;
 /// The largest body read and discarded; larger declared bodies are answered 413.
@@ -378,14 +394,23 @@ impl Input {
         Ok(None)
     }
 
-    /// Takes in `bytes` read elsewhere (at most [`FIRST_READ`] into an empty input), then as
-    /// [`Input::received`]. The event loop reads a connection's first bytes into a buffer on
-    /// its stack, so that a connection that has sent nothing holds no buffer at all.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<usize>, Rejection> {
+    /// Takes in `bytes` read elsewhere (at most [`FIRST_READ`] into an empty input), without
+    /// judging them yet. The event loop reads a connection's first bytes into a buffer on its
+    /// stack, so that a connection that has sent nothing holds no buffer at all.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), Rejection> {
         let space = self.space()?;
         let n = bytes.len().min(space.len());
         space[..n].copy_from_slice(&bytes[..n]);
-        self.received(n)
+        self.fill(n);
+        Ok(())
+    }
+
+    /// Whether any byte of a request has arrived. Empty lines before a request line are not
+    /// part of it (RFC 9112 section 2.2: a server ignores at least one), so a kept connection
+    /// that sent a stray CRLF after its last request is still idle, not a request begun.
+    pub fn holds_a_request(&self) -> bool {
+        // A lone CR at the end may be the first half of one more empty line.
+        !matches!(skip_empty_lines(self.bytes()), b"" | b"\r")
     }
 
     /// Takes note of `n` bytes read into [`Input::space`] without judging them: a body's bytes.
@@ -459,12 +484,12 @@ pub fn read_request<'i, R: Read>(
 /// A head that hit the buffer's end: 431, unless the request line has not even ended.
 fn too_large(bytes: &[u8]) -> Rejection {
     match first_line(bytes) {
-        Some(_) => reject(Status::HeaderFieldsTooLarge, "request head over 8 KiB"),
+        Some(_) => reject(Status::HeaderFieldsTooLarge, "request head over 16 KiB"),
         // The unfinished line itself is within its cap (check_partial_line saw to that), so
         // empty lines before it are what filled the buffer.
         None => reject(
             Status::BadRequest,
-            "over 8 KiB of empty lines before the request line",
+            "over 16 KiB of empty lines before the request line",
         ),
     }
 }
@@ -493,9 +518,9 @@ fn check_partial_line(bytes: &[u8]) -> Result<(), Rejection> {
 /// line (a method, then a target starting with `/`), 400 otherwise.
 fn line_too_long(line: &[u8]) -> Rejection {
     if looks_like_request_line(line) {
-        reject(Status::UriTooLong, "request line over 4 KiB")
+        reject(Status::UriTooLong, "request line over 8 KiB")
     } else {
-        reject(Status::BadRequest, "no request line in the first 4 KiB")
+        reject(Status::BadRequest, "no request line in the first 8 KiB")
     }
 }
 
@@ -799,12 +824,15 @@ pub enum Persistence {
     KeepAlive { idle: Duration, http10: bool },
 }
 
-/// What the handler decided to send. Bodies are short, so the response is written in one go.
+/// What the handler decided to send.
 #[derive(Debug)]
 pub struct Response {
     pub status: Status,
     pub content_type: &'static str,
-    pub body: String,
+    /// Shared, not copied: every `GET /` of a run answers with the same body (the server's
+    /// `--body-bytes` of text), and a connection that writes it slowly must not pin a copy of
+    /// its own. Cloning an `Arc` is a count, not a copy.
+    pub body: Arc<str>,
     /// HEAD: the same headers as GET, but no body bytes.
     pub head_only: bool,
     /// `Cache-Control: no-store`: an answer that is stale a moment later (`/stats`) must not
@@ -814,7 +842,7 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn text(status: Status, body: impl Into<String>) -> Response {
+    pub fn text(status: Status, body: impl Into<Arc<str>>) -> Response {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
@@ -841,10 +869,10 @@ impl Response {
         )
     }
 
-    /// The bytes on the wire: status line, headers, empty line, body. Written as one buffer
-    /// with one `write`, so the head and the body leave in the same segment.
-    pub fn to_bytes(&self, date: &str) -> Vec<u8> {
-        let mut head = String::with_capacity(192 + self.body.len());
+    /// The response as it goes on the wire: a head written for it (status line, headers,
+    /// empty line) and the shared body after it.
+    pub fn frame(&self, date: &str) -> Framed {
+        let mut head = String::with_capacity(192);
         let status = self.status;
         let _ = write!(
             head,
@@ -872,9 +900,62 @@ impl Response {
             head.push_str("Allow: GET, HEAD\r\n");
         }
         head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        if !self.head_only {
-            bytes.extend_from_slice(self.body.as_bytes());
+        Framed {
+            head: head.into_bytes(),
+            body: if self.head_only {
+                None
+            } else {
+                Some(Arc::clone(&self.body))
+            },
+        }
+    }
+}
+
+/// A response ready to write: its own head (a couple of hundred bytes) and the shared body.
+/// A connection writing a 20 MB body to a client that reads slowly holds the head and a
+/// pointer, not 20 MB: the body exists once however many connections are writing it.
+#[derive(Debug)]
+pub struct Framed {
+    head: Vec<u8>,
+    /// `None` for HEAD.
+    body: Option<Arc<str>>,
+}
+
+impl Framed {
+    /// An interim response, all head and no body: `100 Continue`.
+    pub fn interim(head: &[u8]) -> Framed {
+        Framed {
+            head: head.to_vec(),
+            body: None,
+        }
+    }
+
+    /// Bytes in all, head and body.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.as_ref().map_or(0, |body| body.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes what is left after the first `sent` bytes with one vectored write (`writev`), so
+    /// the head and the start of the body leave in one segment without first being copied
+    /// into one buffer. Returns how many bytes the write took; 0 only if nothing was left.
+    pub fn write_from(&self, out: &mut impl Write, sent: usize) -> io::Result<usize> {
+        let body = self.body.as_deref().map_or(&[][..], str::as_bytes);
+        let (head, body) = match sent.checked_sub(self.head.len()) {
+            None => (&self.head[sent..], body),
+            Some(into_body) => (&[][..], body.get(into_body..).unwrap_or_default()),
+        };
+        out.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+    }
+
+    /// All the bytes in one buffer, copied: for tests and tools, not for the server.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = self.head.clone();
+        if let Some(body) = &self.body {
+            bytes.extend_from_slice(body.as_bytes());
         }
         bytes
     }
@@ -1054,9 +1135,9 @@ mod tests {
         assert_eq!(small.1, [FIRST_READ]);
         assert_eq!(input.buf.len(), FIRST_READ);
 
-        // A 7000-byte head: 1 KiB, then the buffer doubles to 2, 4 and 8 KiB.
+        // A 15000-byte head: 1 KiB, then the buffer doubles to 2, 4, 8 and 16 KiB.
         let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
-        big.resize(7000 - 4, b'a');
+        big.resize(15000 - 4, b'a');
         big.extend_from_slice(b"\r\n\r\n");
         let mut big = Offered(&big, Vec::new());
         let mut input = Input::new();
@@ -1064,17 +1145,17 @@ mod tests {
             Ok((request, 0)) => assert_eq!(request.line, "GET / HTTP/1.1"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(big.1, [1024, 1024, 2048, 4096]);
+        assert_eq!(big.1, [1024, 1024, 2048, 4096, 8192]);
         assert_eq!(input.buf.len(), MAX_HEAD);
     }
 
     #[test]
     fn reading_stops_at_the_caps() {
         let mut big_header = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
-        big_header.resize(16 * 1024, b'a');
+        big_header.resize(32 * 1024, b'a');
         assert_eq!(read_in_chunks(&big_header, 1000), Ok(431));
         let mut long_target = b"GET /".to_vec();
-        long_target.resize(5000, b'a');
+        long_target.resize(MAX_REQUEST_LINE + 1000, b'a');
         assert_eq!(read_in_chunks(&long_target, 1000), Ok(414));
         assert_eq!(read_in_chunks(&[0xff; 5000], 1000), Ok(400));
         assert_eq!(read_in_chunks(b"", 1), Err("Closed".into()));
@@ -1105,7 +1186,9 @@ mod tests {
 
     #[test]
     fn responses_are_framed_exactly() {
-        let bytes = Response::text(Status::Ok, "Hello World\n").to_bytes("D");
+        let bytes = Response::text(Status::Ok, "Hello World\n")
+            .frame("D")
+            .to_vec();
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
             "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Type: text/plain; charset=utf-8\r\n\
@@ -1113,14 +1196,46 @@ mod tests {
         );
         let mut head = Response::text(Status::Ok, "Hello World\n");
         head.head_only = true;
-        assert!(String::from_utf8(head.to_bytes("D"))
+        assert!(String::from_utf8(head.frame("D").to_vec())
             .unwrap()
             .ends_with("Content-Length: 12\r\nConnection: close\r\n\r\n"));
         let not_allowed =
             Response::rejection(reject(Status::MethodNotAllowed, "only GET and HEAD"));
-        assert!(String::from_utf8(not_allowed.to_bytes("D"))
+        assert!(String::from_utf8(not_allowed.frame("D").to_vec())
             .unwrap()
             .contains("\r\nAllow: GET, HEAD\r\n"));
+    }
+
+    /// Every response of one body shares it: framing it for a thousand connections copies
+    /// the head, never the body. And a write that takes a few bytes at a time, from any
+    /// offset, puts exactly the head then the body on the wire.
+    #[test]
+    fn a_framed_response_shares_its_body_and_writes_from_any_offset() {
+        let body: Arc<str> = Arc::from("Hello World\n".repeat(1000));
+        let response = Response::text(Status::Ok, Arc::clone(&body));
+        let framed: Vec<Framed> = (0..1000).map(|_| response.frame("D")).collect();
+        assert_eq!(Arc::strong_count(&body), 1 + 1 + 1000, "shared, not copied");
+        let expected = framed[0].to_vec();
+        assert!(expected.ends_with(body.as_bytes()));
+        /// Takes at most 7 bytes per write, as a full send buffer would.
+        struct Dribble(Vec<u8>);
+        impl Write for Dribble {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = buf.len().min(7);
+                self.0.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut wire = Dribble(Vec::new());
+        let mut sent = 0;
+        while sent < framed[0].len() {
+            sent += framed[0].write_from(&mut wire, sent).unwrap();
+        }
+        assert_eq!(wire.0, expected);
+        assert_eq!(framed[0].write_from(&mut wire, sent).unwrap(), 0);
     }
 
     #[test]
@@ -1186,7 +1301,7 @@ mod tests {
         let mut stats = Response::json("{}\n".into());
         stats.no_store = true;
         assert_eq!(
-            String::from_utf8(stats.to_bytes("D")).unwrap(),
+            String::from_utf8(stats.frame("D").to_vec()).unwrap(),
             "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Type: application/json\r\n\
              Content-Length: 3\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{}\n"
         );
@@ -1195,14 +1310,14 @@ mod tests {
             idle: Duration::from_millis(5000),
             http10: false,
         };
-        assert!(String::from_utf8(kept.to_bytes("D"))
+        assert!(String::from_utf8(kept.frame("D").to_vec())
             .unwrap()
             .ends_with("Content-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nhi"));
         kept.persistence = Persistence::KeepAlive {
             idle: Duration::from_millis(500),
             http10: true,
         };
-        assert!(String::from_utf8(kept.to_bytes("D"))
+        assert!(String::from_utf8(kept.frame("D").to_vec())
             .unwrap()
             .ends_with("Content-Length: 2\r\nConnection: keep-alive\r\n\r\nhi"));
     }
