@@ -33,6 +33,9 @@ mod one_request_per_read;
 mod per_read_timeout;
 #[path = "../docs/examples/read_once_per_event.rs"]
 mod read_once_per_event;
+#[path = "../docs/examples/tiny_loop.rs"]
+#[allow(dead_code)] // its `main` is for `cargo run --example tiny_loop`; the tests call `serve`
+mod tiny_loop;
 #[path = "../docs/examples/tiny_pool.rs"]
 mod tiny_pool;
 
@@ -54,6 +57,7 @@ const STAGES: &[(&str, &str)] = common::ALL_STAGES;
 const OTHER_TOOLS_FLAGS: &[&str] = &[
     "--release",
     "--bin",
+    "--example",
     "--test",
     "--ignored",
     "--locked",
@@ -1546,6 +1550,156 @@ mod chapter_5_per_read_timeout {
         assert!(took < Duration::from_millis(1500), "cut late: {took:?}");
         drop(stream);
         client.join().unwrap().unwrap();
+    }
+}
+
+mod chapter_6_tiny_loop {
+    use super::tiny_loop::{serve, ANSWER};
+    use std::io::{self, Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    const HELLO: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nHello World\n";
+
+    /// The tiny server, serving on a free port on a thread of its own.
+    struct Running {
+        addr: SocketAddr,
+        stop: Arc<AtomicBool>,
+        thread: thread::JoinHandle<io::Result<()>>,
+    }
+
+    impl Running {
+        fn start(work: Duration) -> Running {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopped = Arc::clone(&stop);
+            let thread = thread::spawn(move || serve(listener, work, &stopped));
+            Running { addr, stop, thread }
+        }
+
+        /// Sets `stop`, connects once so that the loop wakes up and sees it, and checks that
+        /// `serve` returned without an error.
+        fn stop(self) {
+            self.stop.store(true, Ordering::Relaxed);
+            let _ = TcpStream::connect(self.addr);
+            self.thread.join().unwrap().unwrap();
+        }
+    }
+
+    /// Everything the server sends until it closes (at most 10 s).
+    fn answer(client: &mut TcpStream) -> Vec<u8> {
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = client.read_to_end(&mut got);
+        got
+    }
+
+    /// Twenty clients at once, 200 ms of work each, one thread (`serve` starts none): each
+    /// gets exactly the answer, none sooner than the work, and all of them in well under the
+    /// 4 s that serving them one after another would take. The work is a timer, not a sleep.
+    #[test]
+    fn twenty_clients_are_served_at_once_by_one_thread() {
+        let work = Duration::from_millis(200);
+        let server = Running::start(work);
+        let started = Instant::now();
+        let answers: Vec<(Vec<u8>, Duration)> = thread::scope(|scope| {
+            let clients: Vec<_> = (0..20)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut client = TcpStream::connect(server.addr).unwrap();
+                        client.write_all(REQUEST).unwrap();
+                        let sent = Instant::now();
+                        let got = answer(&mut client);
+                        (got, sent.elapsed())
+                    })
+                })
+                .collect();
+            clients.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let took = started.elapsed();
+        for (got, waited) in &answers {
+            assert_eq!(String::from_utf8_lossy(got), String::from_utf8_lossy(HELLO));
+            assert!(
+                *waited >= work,
+                "answered before the work was done: {waited:?}"
+            );
+        }
+        assert!(
+            took < Duration::from_secs(2),
+            "20 x 200 ms of work took {took:?}: served one after another, not together"
+        );
+        server.stop();
+    }
+
+    /// A request sent in three writes, its blank line split between the last two: nothing
+    /// comes back before the blank line is complete, and exactly one answer after it.
+    #[test]
+    fn a_request_split_across_writes_is_answered_once_complete() {
+        let server = Running::start(Duration::from_millis(50));
+        let mut client = TcpStream::connect(server.addr).unwrap();
+        client.set_nodelay(true).unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+        thread::sleep(Duration::from_millis(50));
+        client.write_all(b"st: example.test\r\n\r").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut early = [0u8; 64];
+        let read = client.read(&mut early);
+        assert!(
+            read.as_ref()
+                .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::TimedOut),
+            "answered before the blank line: {read:?}"
+        );
+        client.write_all(b"\n").unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer(&mut client)),
+            String::from_utf8_lossy(HELLO)
+        );
+        server.stop();
+    }
+
+    /// A head of 3000 bytes sent at once is one edge-triggered event and three reads of the
+    /// loop's 1 KiB buffer: answered, because the loop reads until `WouldBlock`.
+    #[test]
+    fn a_head_longer_than_one_read_sent_at_once_is_answered() {
+        let server = Running::start(Duration::ZERO);
+        let mut request = b"GET / HTTP/1.1\r\nHost: example.test\r\nX-Pad: ".to_vec();
+        request.resize(3000 - 4, b'a');
+        request.extend_from_slice(b"\r\n\r\n");
+        let mut client = TcpStream::connect(server.addr).unwrap();
+        client.write_all(&request).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer(&mut client)),
+            String::from_utf8_lossy(HELLO)
+        );
+        server.stop();
+    }
+
+    /// What chapter 6 says the tiny server prints at start and answers to `curl -i` is what
+    /// the code prints and sends.
+    #[test]
+    fn chapter_6_shows_what_the_code_prints() {
+        let chapter = super::read(&super::root().join("docs/06-event-loop.md"));
+        let code = super::read(&super::root().join("docs/examples/tiny_loop.rs"));
+        assert!(code.contains(r#""tiny_loop listening on http://{addr}""#));
+        assert!(code.contains(r#"unwrap_or_else(|| "1730".into())"#));
+        assert!(chapter.contains("```text\ntiny_loop listening on http://127.0.0.1:1730\n```"));
+        assert_eq!(ANSWER, HELLO);
+        let shown = String::from_utf8_lossy(ANSWER).replace("\r\n", "\n");
+        assert!(
+            chapter.contains(&format!("```text\n{shown}```")),
+            "docs/06-event-loop.md should show curl's output as a text block:\n{shown}"
+        );
     }
 }
 
