@@ -533,6 +533,7 @@ mod tests {
         }
     }
 
+    /// No flags: every value is the default the help shows.
     #[test]
     fn no_arguments_give_the_documented_defaults() {
         let options = parse_list(&[]).unwrap();
@@ -550,6 +551,7 @@ mod tests {
         assert!(help.contains("[default: 10000]"));
     }
 
+    /// `--flag VALUE` and `--flag=VALUE` both work.
     #[test]
     fn both_spellings_of_a_value_are_accepted() {
         let options = parse_list(&[
@@ -566,6 +568,7 @@ mod tests {
         assert!(options.json);
     }
 
+    /// `--requests` without `--duration` runs until the requests are done; with both, both apply.
     #[test]
     fn requests_alone_lift_the_default_duration() {
         let options = parse_list(&["--requests", "100"]).unwrap();
@@ -574,6 +577,7 @@ mod tests {
         assert_eq!(both.duration, Some(Duration::from_secs(3)));
     }
 
+    /// Each scenario counts the clients of its own flags.
     #[test]
     fn each_scenario_counts_its_own_clients() {
         let flood = parse_list(&["--scenario", "flood", "--flood", "200"]).unwrap();
@@ -583,6 +587,7 @@ mod tests {
         assert!(idle.idle_reconnect);
     }
 
+    /// A flag of another scenario is refused, naming the scenarios it belongs to.
     #[test]
     fn a_flag_for_another_scenario_is_refused() {
         assert!(message(&["--idle", "3"]).contains("applies to --scenario idle"));
@@ -591,6 +596,7 @@ mod tests {
         assert!(message(&["--scenario", "flood", "--clients", "3"]).contains("--flood N"));
     }
 
+    /// A value of the wrong shape or out of range is refused, naming the flag.
     #[test]
     fn bad_values_name_the_flag() {
         for (list, needle) in [
@@ -636,6 +642,7 @@ mod tests {
         assert!(text.lines().count() <= 5, "{text}");
     }
 
+    /// siege and held count their side connections, and only they reconnect or hold.
     #[test]
     fn the_new_scenarios_count_their_connections() {
         let siege = parse_list(&["--scenario", "siege", "--trickle", "3"]).unwrap();
@@ -663,6 +670,7 @@ mod tests {
         assert_eq!(trickle_only.idle_clients(), 0);
     }
 
+    /// The switches and the report files are read, and off by default.
     #[test]
     fn keep_alive_rate_trace_series_and_live_are_read() {
         let options = parse_list(&[
@@ -684,6 +692,7 @@ mod tests {
         assert_eq!((plain.trace, plain.series), (None, None));
     }
 
+    /// siege's and held's flags are refused in other scenarios; rates and counts are bounded.
     #[test]
     fn flags_of_the_new_scenarios_are_refused_elsewhere() {
         assert!(message(&["--trickle", "3"]).contains("applies to --scenario siege"));
@@ -710,7 +719,7 @@ mod tests {
     }
 
     /// The help shows both CSV headers whole, cut only after a comma, and no line of it is
-    /// wider than 92 columns.
+    /// wider than 100 columns.
     #[test]
     fn the_help_shows_the_csv_columns_and_fits_100_columns() {
         let help = help();
