@@ -277,12 +277,12 @@ done
 
 # Whether a stage's --help lists a flag.
 takes() { # stage flag
-	grep -qE -- "^  $2( |$)" <<<"${help_of[$1]}"
+	help_lists "${help_of[$1]}" "$2"
 }
 
 # A flag's default as the stage's --help states it ("[default: 4]").
 default_of() { # stage flag
-	sed -n "s/^  $2 .*\[default: \([0-9]*\)\].*/\1/p" <<<"${help_of[$1]}"
+	help_default "${help_of[$1]}" "$2"
 }
 
 # Stages 01-05 serve each connection on a thread of their own (one, one each, or a pool's);

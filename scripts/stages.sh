@@ -157,6 +157,29 @@ start_stage() { # name stage flags...
 	stage_url=${line##* listening on }/
 }
 
+# Whether a stage's --help text lists a flag: a line of clap's list of options that starts with
+# it ("      --max-conns <N>  ...", or "  -h, --help  ..."); a wrapped line of a flag's help is
+# indented further.
+help_lists() { # help_text flag
+	grep -qE -- "^( {2}| {6})(-[a-zA-Z], )?$2( |$)" <<<"$1"
+}
+
+# A flag's default as a stage's --help text states it ("[default: 4]"), also when clap has
+# wrapped it onto a line of its own or cut it in two.
+help_default() { # help_text flag
+	awk -v flag="$2" '
+		/^$/ || /^[^ ]/ { on = 0 }
+		/^(  |      )-/ { on = ($1 == flag || $2 == flag) }
+		on { text = text " " $0 }
+		END {
+			if (match(text, /\[default: *[0-9]+\]/)) {
+				value = substr(text, RSTART, RLENGTH)
+				gsub(/[^0-9]/, "", value)
+				print value
+			}
+		}' <<<"$1"
+}
+
 # Adds to stage_flags the flags the stage's --help lists; the rest are skipped, with a note
 # in loud mode (for flags the user gave). A flag's value is the next argument unless that is
 # a flag itself (or the value came with '=').
@@ -174,7 +197,7 @@ add_flags_for() { # stage quiet|loud flags...
 			value=("$1")
 			shift
 		fi
-		if grep -qE -- "^  ${name}( |$)" <<<"$help"; then
+		if help_lists "$help" "$name"; then
 			stage_flags+=("$arg" "${value[@]+"${value[@]}"}")
 		else
 			skipped+=("$name")

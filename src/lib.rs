@@ -23,7 +23,7 @@
 //! | [`event_loop::connections`] | every connection by token, their timers, the bound, the end at Ctrl-C | 6 |
 //! | [`event_loop::slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |
 //! | [`event_loop::timers`] | the deadlines, in a heap | 6 |
-//! | [`config`] | the command-line flags, the same spelling in every stage | 1 |
+//! | [`config`] | the flags every stage shares ([`Common`](config::Common), for clap), and the [`Config`](config::Config) they become | 1 |
 //! | [`server`] | [`Server`] (shared state), [`Connection`], start-up errors | 1 |
 //! | [`stats`] | counters and peaks behind `GET /stats` | 1 |
 //! | [`logging`] | one line per request on stderr, with the thread's name | 1 |

@@ -669,18 +669,45 @@ fn load_test_help() -> Option<&'static str> {
     .as_deref()
 }
 
-/// The flags of the load generator: the `"--name"` string literals in `loadgen/src`.
+/// The flags of the load generator, read from its clap definitions in `loadgen/src/cli.rs`
+/// (`loadgen --help` is not at hand: `cargo test` builds only this package). Each field under
+/// an `#[arg(long ...)]` attribute is a flag, spelled `long = "NAME"` if the attribute says so,
+/// else as clap spells it: the field's name with dashes for underscores.
 fn loadgen_flags() -> BTreeSet<String> {
     let mut flags = BTreeSet::new();
-    let Ok(dir) = fs::read_dir(root().join("loadgen/src")) else {
+    let Ok(text) = fs::read_to_string(root().join("loadgen/src/cli.rs")) else {
         return flags;
     };
-    for entry in dir {
-        let text = read(&entry.unwrap().path());
-        for (at, _) in text.match_indices("\"--") {
-            if let Some(flag) = long_flag(word_at(&text[at + 1..])) {
-                flags.insert(flag.to_string());
+    for (at, _) in text.match_indices("#[arg(") {
+        let Some(length) = text[at..].find(")]") else {
+            continue;
+        };
+        let attribute = &text[at + "#[arg(".len()..at + length];
+        let mut named = None;
+        let mut long = false;
+        for part in attribute.split(',').map(str::trim) {
+            if part == "long" {
+                long = true;
+            } else if let Some(name) = part.strip_prefix("long = \"") {
+                long = true;
+                named = name.strip_suffix('"').map(str::to_string);
             }
+        }
+        if !long {
+            continue;
+        }
+        let name = named.or_else(|| {
+            // The field: the first line after the attribute that is not another attribute.
+            let rest = &text[at + length + 2..];
+            let field = rest
+                .lines()
+                .map(str::trim)
+                .find(|line| !line.is_empty() && !line.starts_with("#["))?;
+            let field = field.strip_prefix("pub ").unwrap_or(field);
+            Some(field.split(':').next()?.trim().replace('_', "-"))
+        });
+        if let Some(name) = name {
+            flags.insert(format!("--{name}"));
         }
     }
     flags
@@ -1807,5 +1834,31 @@ mod chapter_7_one_request_per_read {
             &["--work-ms", "0", "--quiet"],
         );
         assert_eq!(answers(stage.connect()), 3);
+    }
+}
+
+/// The load generator's flags as read from its clap definitions: every one it has, and only
+/// those, so that a flag the book names is checked against the real list.
+#[test]
+fn the_load_generators_flags_are_read_from_its_definitions() {
+    let flags = loadgen_flags();
+    for flag in [
+        "--url",
+        "--scenario",
+        "--clients",
+        "--idle-reconnect",
+        "--trickle-ms",
+        "--held-rate",
+        "--connect-timeout-ms",
+        "--json-file",
+        "--no-server-stats",
+        "--trace",
+        "--series",
+        "--no-live",
+    ] {
+        assert!(flags.contains(flag), "{flag} missing from {flags:?}");
+    }
+    for flag in &flags {
+        assert_eq!(long_flag(flag), Some(flag.as_str()), "not a flag: {flag}");
     }
 }

@@ -1,40 +1,42 @@
 //! The command line: what to load, how hard, for how long, and how to report it.
 //!
-//! Hand-written like the stages' own flags (`src/config.rs`): `--flag VALUE` or
-//! `--flag=VALUE`, every default shown in `--help` with its reason. Parsing is a pure
-//! function of the arguments, so the tests can check it without starting anything.
+//! Declared like the stages' flags (`src/config.rs` at the top of the repository): one struct,
+//! [`Flags`], that clap's derive turns into the parser, `--help` (each doc comment is a flag's
+//! line, with the reason for its default) and the errors, which exit with status 2. One rule
+//! clap cannot say is checked after it, in [`parse`]: a flag that belongs to one scenario is
+//! refused in the others, since a flag the run would ignore is more likely a mistake than a
+//! wish. Parsing is a pure function of the arguments, so the tests can check it without
+//! starting anything.
 
-use std::fmt;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{RangedU64ValueParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
+
 use crate::url::Url;
 
-/// What the clients do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the clients do: `--scenario`. Each doc comment is the scenario's line in `--help`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
-    /// `--clients` healthy clients, one request at a time each.
+    /// --clients healthy clients, one request at a time each
     Normal,
-    /// `--flood` healthy clients, all at once: more connections than a stage has threads.
+    /// --flood clients at once, more than a stage has threads
     Flood,
-    /// `--clients` healthy clients measured while `--idle` connections say nothing.
+    /// --clients healthy clients while --idle connections send nothing
     Idle,
-    /// `--clients` healthy clients surrounded by `--idle` idle and `--trickle` trickling
-    /// connections that come back as soon as the server cuts them.
+    /// --clients healthy clients among --idle idle and --trickle trickling connections, which
+    /// come back as soon as they are cut
     Siege,
-    /// `--clients` healthy clients measured while `--held` idle connections are held open.
+    /// --clients healthy clients while --held idle connections are held open by a few threads
     Held,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
-        Scenario::Normal,
-        Scenario::Flood,
-        Scenario::Idle,
-        Scenario::Siege,
-        Scenario::Held,
-    ];
-
+    /// The name on the command line and in the report.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Normal => "normal",
@@ -144,367 +146,214 @@ impl Options {
     }
 }
 
-/// Defaults, each with its reason in [`usage`].
-pub const DEFAULT_URL: &str = "http://127.0.0.1:1729/";
-pub const DEFAULT_CLIENTS: usize = 10;
-pub const DEFAULT_FLOOD: usize = 1000;
-pub const DEFAULT_IDLE: usize = 8;
-pub const DEFAULT_TRICKLE: usize = 8;
-pub const DEFAULT_TRICKLE_MS: u64 = 200;
-pub const DEFAULT_HELD: usize = 10_000;
-pub const DEFAULT_HELD_RATE: u64 = 2_000;
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3000);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// Headings of `--help`.
+const TARGET: &str = "Target";
+const LOAD: &str = "Load";
+const REPORT: &str = "Report";
+
+/// The first lines of `--help`.
+const ABOUT: &str = "\
+loadgen: many clients asking one server for a page, and what they saw
+
+Each client is a thread that connects, sends one HTTP/1.1 GET, reads the whole response (by \
+Content-Length), checks the status, closes, and starts again: a closed loop, so a slow server \
+slows its clients down instead of being buried under requests. With --rate the requests run on \
+a timetable instead (an open loop). On Linux the client threads run as SCHED_BATCH, so that \
+their wake-ups do not preempt the server they share the cores with.";
 
 /// Upper bounds that keep a typo from starting a run nobody wants.
-const MAX_CLIENTS: usize = 10_000;
-const MAX_HELD: usize = 100_000;
+const MAX_CLIENTS: u64 = 10_000;
+const MAX_HELD: u64 = 100_000;
 /// One request every 100 s at the slowest: a timetable that still fits in a run.
 const MIN_RATE: f64 = 0.01;
 const MAX_RATE: f64 = 1_000_000.0;
 const MAX_DURATION_S: f64 = 3600.0;
 const MAX_TIMEOUT_MS: u64 = 600_000;
 
-/// What parsing can end in, other than [`Options`].
-#[derive(Debug, PartialEq, Eq)]
-pub enum ArgsError {
-    /// `--help` or `-h`: print [`usage`] and exit 0.
-    Help,
-    /// A flag that does not exist, a missing value, a value that does not parse.
-    Bad(String),
+/// The command line as clap reads it; [`parse`] turns it into [`Options`].
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    about = ABOUT,
+    help_template = "{about-with-newline}\nUsage: {name} [OPTIONS]\n\n{all-args}{after-help}",
+    after_help = after_help(),
+    // A flag given twice keeps its last value: load_test.sh's flags, then the user's.
+    args_override_self = true,
+    max_term_width = 100
+)]
+pub struct Flags {
+    /// Page to GET, http://HOST:PORT/PATH; loopback only, since a load generator aimed at
+    /// someone else's machine is an attack
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:1729/",
+          value_parser = Url::parse, help_heading = TARGET)]
+    url: Url,
+
+    #[arg(long, value_enum, value_name = "S", default_value_t = Scenario::Normal,
+          help = scenarios(), hide_possible_values = true, help_heading = LOAD)]
+    scenario: Scenario,
+
+    /// Healthy clients (all but flood); a few per core is plenty to keep a fast server busy.
+    /// With --rate, the connections available to the timetable: make it larger than rate x
+    /// expected latency, or requests wait for a free client
+    #[arg(long, value_name = "C", default_value_t = 10,
+          value_parser = count(1..=MAX_CLIENTS), help_heading = LOAD)]
+    clients: usize,
+
+    /// Clients in the flood scenario; enough that a thread per connection shows in the
+    /// server's thread count
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = count(1..=MAX_CLIENTS), help_heading = LOAD)]
+    flood: usize,
+
+    /// Idle connections in idle and siege; more than the stages' 4 workers, so they can hold
+    /// every one
+    #[arg(long, value_name = "K", default_value_t = 8,
+          value_parser = count(0..=MAX_CLIENTS), help_heading = LOAD)]
+    idle: usize,
+
+    /// In idle: an idle connection the server closes connects again at once (always so in
+    /// siege)
+    #[arg(long, help_heading = LOAD)]
+    idle_reconnect: bool,
+
+    /// In siege: connections that send a valid request one byte at a time; with the idle ones,
+    /// four times the 4 workers of stages 04-05, so that they hold every worker even while
+    /// some are reconnecting
+    #[arg(long, value_name = "T", default_value_t = 8,
+          value_parser = count(0..=MAX_CLIENTS), help_heading = LOAD)]
+    trickle: usize,
+
+    /// In siege: the pause between two bytes; a request of about 80 bytes then takes 16 s,
+    /// far beyond a header deadline
+    #[arg(long = "trickle-ms", value_name = "MS", default_value = "200",
+          value_parser = millis(), help_heading = LOAD)]
+    trickle_every: Duration,
+
+    /// In held: idle connections held open, from one thread that polls them; enough to be far
+    /// beyond a thread per connection
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = count(1..=MAX_HELD), help_heading = LOAD)]
+    held: usize,
+
+    /// In held: connections opened per second, so that a server that starts a thread per
+    /// connection (about 40 us each) keeps up; 10 000 then take 5 s
+    #[arg(long, value_name = "R", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000), help_heading = LOAD)]
+    held_rate: u64,
+
+    /// HTTP/1.1 persistent connections: no Connection: close, and each client sends its next
+    /// request on the same connection while the server keeps it open; in held, each held
+    /// connection makes one request first, so it is held as an idle kept connection. Without
+    /// it, a connection per request
+    #[arg(long, help_heading = LOAD)]
+    keep_alive: bool,
+
+    /// Open loop: R requests per second from all clients together, each due at start + i/R
+    /// whatever the server does; latency counts from when a request was due, so a stall shows
+    /// as the wait it caused. Without it, the closed loop
+    #[arg(long, value_name = "R", value_parser = per_second, help_heading = LOAD)]
+    rate: Option<f64>,
+
+    /// Stop after N requests from all clients together
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
+          help_heading = LOAD)]
+    requests: Option<u64>,
+
+    /// Stop after S seconds, decimals allowed; requests still running then are counted as
+    /// unfinished. Given --requests and not this, only the requests end the run
+    #[arg(long, value_name = "S", default_value = "10", value_parser = seconds,
+          help_heading = LOAD)]
+    duration: Duration,
+
+    /// How long a connect may take
+    #[arg(long = "connect-timeout-ms", value_name = "MS", default_value = "3000",
+          value_parser = millis(), help_heading = LOAD)]
+    connect_timeout: Duration,
+
+    /// How long one request may take, connect to last byte; longer than stage 05's 5 s header
+    /// deadline, so idle shows 05 recovering
+    #[arg(long = "timeout-ms", value_name = "MS", default_value = "10000",
+          value_parser = millis(), help_heading = LOAD)]
+    timeout: Duration,
+
+    /// Print one JSON object (keys below) instead of the report
+    #[arg(long, help_heading = REPORT)]
+    json: bool,
+
+    /// Also write the JSON object to FILE
+    #[arg(long, value_name = "FILE", help_heading = REPORT)]
+    json_file: Option<PathBuf>,
+
+    /// Sample /proc/PID/status during the run: the server's peak threads and peak memory
+    /// (Linux only)
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..),
+          help_heading = REPORT)]
+    pid: Option<u32>,
+
+    /// Never ask the server for GET /stats (after the run, and during it for the live view
+    /// and --series)
+    #[arg(long, help_heading = REPORT)]
+    no_server_stats: bool,
+
+    #[arg(long, value_name = "FILE", help = trace_help(), help_heading = REPORT)]
+    trace: Option<PathBuf>,
+
+    #[arg(long, value_name = "FILE", help = series_help(), help_heading = REPORT)]
+    series: Option<PathBuf>,
+
+    /// No live view, even when stderr is a terminal. Without it: the live view on a terminal,
+    /// elsewhere a progress line every 5 s of a run longer than that
+    #[arg(long, help_heading = REPORT)]
+    no_live: bool,
 }
 
-impl fmt::Display for ArgsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ArgsError::Help => f.write_str("help requested"),
-            ArgsError::Bad(message) => f.write_str(message),
-        }
-    }
+/// `--scenario`'s help: each scenario's name and its doc comment, one a line.
+fn scenarios() -> String {
+    let lines: Vec<String> = Scenario::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .map(|value| {
+            let help = value.get_help().map(ToString::to_string);
+            format!("{}: {}", value.get_name(), help.unwrap_or_default())
+        })
+        .collect();
+    lines.join(";\n")
 }
 
-/// Flags that take no value.
-const SWITCHES: &[&str] = &[
-    "--idle-reconnect",
-    "--json",
-    "--no-server-stats",
-    "--keep-alive",
-    "--no-live",
-];
-/// Flags that take one.
-const WITH_VALUES: &[&str] = &[
-    "--url",
-    "--scenario",
-    "--clients",
-    "--flood",
-    "--idle",
-    "--trickle",
-    "--trickle-ms",
-    "--held",
-    "--held-rate",
-    "--rate",
-    "--requests",
-    "--duration",
-    "--connect-timeout-ms",
-    "--timeout-ms",
-    "--json-file",
-    "--pid",
-    "--trace",
-    "--series",
-];
-
-/// Parses the arguments (without the program name).
-pub fn parse(args: &[String]) -> Result<Options, ArgsError> {
-    let mut url = None;
-    let mut scenario = Scenario::Normal;
-    let mut clients = None;
-    let mut flood = None;
-    let mut idle = None;
-    let mut idle_reconnect = false;
-    let mut trickle = None;
-    let mut trickle_ms = None;
-    let mut held = None;
-    let mut held_rate = None;
-    let mut keep_alive = false;
-    let mut rate = None;
-    let mut trace = None;
-    let mut series = None;
-    let mut live = true;
-    let mut requests = None;
-    let mut duration = None;
-    let mut connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-    let mut timeout = DEFAULT_TIMEOUT;
-    let mut json = false;
-    let mut json_file = None;
-    let mut pid = None;
-    let mut server_stats = true;
-
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if arg == "--help" || arg == "-h" {
-            return Err(ArgsError::Help);
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (arg.as_str(), None),
-        };
-        if SWITCHES.contains(&name) {
-            if inline.is_some() {
-                return Err(bad(format!("'{name}' takes no value")));
-            }
-            match name {
-                "--idle-reconnect" => idle_reconnect = true,
-                "--json" => json = true,
-                "--keep-alive" => keep_alive = true,
-                "--no-live" => live = false,
-                _ => server_stats = false,
-            }
-            continue;
-        }
-        if !name.starts_with("--") {
-            return Err(bad(format!("unexpected argument '{arg}'")));
-        }
-        if !WITH_VALUES.contains(&name) {
-            return Err(bad(format!("unknown flag '{name}' (see --help)")));
-        }
-        let Some(value) = inline.or_else(|| args.next().map(String::as_str)) else {
-            return Err(bad(format!("'{name}' needs a value")));
-        };
-        match name {
-            "--url" => url = Some(Url::parse(value).map_err(|e| invalid(name, value, &e))?),
-            "--scenario" => {
-                scenario = Scenario::ALL
-                    .into_iter()
-                    .find(|s| s.name() == value)
-                    .ok_or_else(|| {
-                        invalid(name, value, "expected normal, flood, idle, siege or held")
-                    })?;
-            }
-            "--clients" => clients = Some(count(name, value, 1, MAX_CLIENTS)?),
-            "--flood" => flood = Some(count(name, value, 1, MAX_CLIENTS)?),
-            "--idle" => idle = Some(count(name, value, 0, MAX_CLIENTS)?),
-            "--trickle" => trickle = Some(count(name, value, 0, MAX_CLIENTS)?),
-            "--trickle-ms" => trickle_ms = Some(millis(name, value)?),
-            "--held" => held = Some(count(name, value, 1, MAX_HELD)?),
-            "--held-rate" => held_rate = Some(count(name, value, 1, 100_000)? as u64),
-            "--rate" => rate = Some(per_second(name, value)?),
-            "--requests" => requests = Some(count(name, value, 1, usize::MAX)? as u64),
-            "--duration" => duration = Some(seconds(name, value)?),
-            "--connect-timeout-ms" => connect_timeout = millis(name, value)?,
-            "--timeout-ms" => timeout = millis(name, value)?,
-            "--json-file" => json_file = Some(PathBuf::from(value)),
-            "--pid" => pid = Some(count(name, value, 1, u32::MAX as usize)? as u32),
-            "--trace" => trace = Some(PathBuf::from(value)),
-            "--series" => series = Some(PathBuf::from(value)),
-            // WITH_VALUES and this match list the same names.
-            _ => return Err(bad(format!("unknown flag '{name}' (see --help)"))),
-        }
-    }
-
-    // A flag that the chosen scenario would ignore is more likely a mistake than a wish.
-    let only_in = |given: bool, flag: &str, wanted: &[Scenario]| {
-        if given && !wanted.contains(&scenario) {
-            let names: Vec<&str> = wanted.iter().map(|s| s.name()).collect();
-            Err(bad(format!(
-                "'{flag}' applies to --scenario {}, not {}",
-                names.join(" or "),
-                scenario.name()
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    only_in(flood.is_some(), "--flood", &[Scenario::Flood])?;
-    only_in(idle.is_some(), "--idle", &[Scenario::Idle, Scenario::Siege])?;
-    if idle_reconnect && scenario == Scenario::Siege {
-        return Err(bad(
-            "'--idle-reconnect' is always on in --scenario siege; leave it out".into(),
-        ));
-    }
-    only_in(idle_reconnect, "--idle-reconnect", &[Scenario::Idle])?;
-    only_in(trickle.is_some(), "--trickle", &[Scenario::Siege])?;
-    only_in(trickle_ms.is_some(), "--trickle-ms", &[Scenario::Siege])?;
-    only_in(held.is_some(), "--held", &[Scenario::Held])?;
-    only_in(held_rate.is_some(), "--held-rate", &[Scenario::Held])?;
-    if clients.is_some() && scenario == Scenario::Flood {
-        return Err(bad(
-            "in --scenario flood the number of clients is '--flood N', not '--clients'".into(),
-        ));
-    }
-
-    Ok(Options {
-        url: match url {
-            Some(url) => url,
-            None => Url::parse(DEFAULT_URL).map_err(|e| invalid("--url", DEFAULT_URL, &e))?,
-        },
-        scenario,
-        clients: clients.unwrap_or(DEFAULT_CLIENTS),
-        flood: flood.unwrap_or(DEFAULT_FLOOD),
-        idle: idle.unwrap_or(DEFAULT_IDLE),
-        idle_reconnect,
-        trickle: trickle.unwrap_or(DEFAULT_TRICKLE),
-        trickle_every: trickle_ms.unwrap_or(Duration::from_millis(DEFAULT_TRICKLE_MS)),
-        held: held.unwrap_or(DEFAULT_HELD),
-        held_rate: held_rate.unwrap_or(DEFAULT_HELD_RATE),
-        keep_alive,
-        rate,
-        // Without either limit a run would never end; with only --requests, each request
-        // is still bounded by --timeout-ms, so the run is too.
-        duration: match (duration, requests) {
-            (None, None) => Some(DEFAULT_DURATION),
-            (duration, _) => duration,
-        },
-        requests,
-        connect_timeout,
-        timeout,
-        json,
-        json_file,
-        pid,
-        server_stats,
-        trace,
-        series,
-        live,
-    })
-}
-
-fn bad(message: String) -> ArgsError {
-    ArgsError::Bad(message)
-}
-
-fn invalid(name: &str, value: &str, why: &str) -> ArgsError {
-    bad(format!("invalid value '{value}' for '{name}': {why}"))
-}
-
-fn count(name: &str, value: &str, min: usize, max: usize) -> Result<usize, ArgsError> {
-    match value.parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(
-            name,
-            value,
-            &format!("expected a whole number from {min} to {max}"),
-        )),
-    }
-}
-
-fn seconds(name: &str, value: &str) -> Result<Duration, ArgsError> {
-    match value.parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= MAX_DURATION_S => Ok(Duration::from_secs_f64(s)),
-        _ => Err(invalid(
-            name,
-            value,
-            &format!("expected seconds above 0 and up to {MAX_DURATION_S}, e.g. 5 or 0.5"),
-        )),
-    }
-}
-
-fn per_second(name: &str, value: &str) -> Result<f64, ArgsError> {
-    match value.parse::<f64>() {
-        Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
-        _ => Err(invalid(
-            name,
-            value,
-            &format!("expected requests per second from {MIN_RATE} to {MAX_RATE}, e.g. 200 or 0.5"),
-        )),
-    }
-}
-
-fn millis(name: &str, value: &str) -> Result<Duration, ArgsError> {
-    match value.parse::<u64>() {
-        Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Ok(Duration::from_millis(ms)),
-        _ => Err(invalid(
-            name,
-            value,
-            &format!("expected whole milliseconds from 1 to {MAX_TIMEOUT_MS}"),
-        )),
-    }
-}
-
-/// The `--help` text, including the keys of the `--json` object.
-pub fn usage() -> String {
+fn trace_help() -> String {
     format!(
-        "\
-loadgen: many clients asking one server for a page, and what they saw
+        "One CSV row per request of every client, written after the run (at most {} rows), \
+         with the columns\n{}",
+        // A no-break space between the groups of digits: clap wraps lines at spaces.
+        crate::live::grouped(crate::trace::CAP).replace(' ', "\u{a0}"),
+        columns(crate::trace::HEADER)
+    )
+}
 
-Usage: loadgen [OPTIONS]
+fn series_help() -> String {
+    format!(
+        "The run sampled every 100 ms, as CSV, with the columns\n{}",
+        columns(crate::watch::HEADER)
+    )
+}
 
-Each client is a thread that connects, sends one HTTP/1.1 GET, reads the whole response
-(by Content-Length), checks the status, closes, and starts again: a closed loop, so a
-slow server slows its clients down instead of being buried under requests. With --rate
-the requests run on a timetable instead (an open loop). On Linux the client threads run
-as SCHED_BATCH, so that their wake-ups do not preempt the server they share the cores
-with.
+/// A CSV header cut after a comma into lines that fit beside the flags in 100 columns (clap
+/// wraps only at spaces, and a header has none).
+fn columns(header: &str) -> String {
+    let mut lines = vec![String::new()];
+    for column in header.split_inclusive(',') {
+        if let Some(line) = lines.last_mut().filter(|l| l.len() + column.len() <= 60) {
+            line.push_str(column);
+        } else {
+            lines.push(column.to_string());
+        }
+    }
+    lines.join("\n")
+}
 
-Target:
-  --url URL                 page to GET, http://HOST:PORT/PATH; loopback only, since a load
-                            generator aimed at someone else's machine is an attack
-                            [default: {DEFAULT_URL}]
-Load:
-  --scenario S              normal: --clients healthy clients;
-                            flood: --flood clients at once, more than a stage has threads;
-                            idle: --clients healthy clients while --idle connections send
-                            nothing;
-                            siege: --clients healthy clients among --idle idle and --trickle
-                            trickling connections, which come back as soon as they are cut;
-                            held: --clients healthy clients while --held idle connections
-                            are held open by a few threads [default: normal]
-  --clients C               healthy clients (all but flood); a few per core is plenty to
-                            keep a fast server busy. With --rate, the connections available
-                            to the timetable: make it larger than rate x expected latency,
-                            or requests wait for a free client [default: {DEFAULT_CLIENTS}]
-  --flood N                 clients in the flood scenario; enough that a thread per
-                            connection shows in the server's thread count [default: {DEFAULT_FLOOD}]
-  --idle K                  idle connections in idle and siege; more than the stages'
-                            4 workers, so they can hold every one [default: {DEFAULT_IDLE}]
-  --idle-reconnect          in idle: an idle connection the server closes connects again at
-                            once (always so in siege)
-  --trickle T               in siege: connections that send a valid request one byte at a
-                            time; with the idle ones, four times the 4 workers of stages
-                            04-05, so that they hold every worker even while some are
-                            reconnecting [default: {DEFAULT_TRICKLE}]
-  --trickle-ms MS           in siege: the pause between two bytes; a request of about 80
-                            bytes then takes 16 s, far beyond a header deadline
-                            [default: {DEFAULT_TRICKLE_MS}]
-  --held N                  in held: idle connections held open, from one thread that
-                            polls them; enough to be far beyond a thread per connection
-                            [default: {DEFAULT_HELD}]
-  --held-rate R             in held: connections opened per second, so that a server that
-                            starts a thread per connection (about 40 us each) keeps up;
-                            10 000 then take 5 s [default: {DEFAULT_HELD_RATE}]
-  --keep-alive              HTTP/1.1 persistent connections: no Connection: close, and each
-                            client sends its next request on the same connection while the
-                            server keeps it open; in held, each held connection makes one
-                            request first, so it is held as an idle kept connection
-                            [default: off, a connection per request]
-  --rate R                  open loop: R requests per second from all clients together,
-                            each due at start + i/R whatever the server does; latency counts
-                            from when a request was due, so a stall shows as the wait it
-                            caused [default: none, the closed loop]
-  --requests N              stop after N requests from all clients together [default: none]
-  --duration S              stop after S seconds, decimals allowed; requests still running
-                            then are counted as unfinished [default: {}, none if only
-                            --requests is given]
-  --connect-timeout-ms MS   how long a connect may take [default: {}]
-  --timeout-ms MS           how long one request may take, connect to last byte; longer
-                            than stage 05's 5 s header deadline, so idle shows 05
-                            recovering [default: {}]
-Report:
-  --json                    print one JSON object (keys below) instead of the report
-  --json-file FILE          also write the JSON object to FILE
-  --pid PID                 sample /proc/PID/status during the run: the server's peak
-                            threads and peak memory (Linux only)
-  --no-server-stats         never ask the server for GET /stats (after the run, and during
-                            it for the live view and --series)
-  --trace FILE              one CSV row per request of every client, written after the run
-                            (at most {TRACE_CAP} rows), with the columns
-{TRACE_HEADER}
-  --series FILE             the run sampled every 100 ms, as CSV, with the columns
-{SERIES_HEADER}
-  --no-live                 no live view, even when stderr is a terminal [default: live view
-                            on a terminal; elsewhere a progress line every 5 s of a run
-                            longer than that]
-  -h, --help                print this help
-
+/// The end of `--help`: the exit status, and the keys of the `--json` object.
+fn after_help() -> &'static str {
+    "\
 Exit status: 0 when the run took place (whatever the server answered), 1 when the server
 cannot be reached, the run cannot start or a file asked for cannot be written (the report
 is printed all the same), 2 on a bad command line.
@@ -536,68 +385,173 @@ JSON keys (one object, no nesting; null where a value is not known):
   server_peak_in_flight server_peak_connections_open
                                              from the server's GET /stats after the run
   stats_polls                                GET /stats sent during the run (counted by
-                                             the server among its connections)
-",
-        DEFAULT_DURATION.as_secs(),
-        DEFAULT_CONNECT_TIMEOUT.as_millis(),
-        DEFAULT_TIMEOUT.as_millis(),
-        TRACE_HEADER = columns(crate::trace::HEADER),
-        TRACE_CAP = crate::live::grouped(crate::trace::CAP),
-        SERIES_HEADER = columns(crate::watch::HEADER),
-    )
+                                             the server among its connections)"
 }
 
-/// A CSV header for the help: cut after a comma into lines that fit the help's 92 columns,
-/// indented under the flags' descriptions.
-fn columns(header: &str) -> String {
-    const INDENT: &str = "                            ";
-    let mut lines = vec![String::new()];
-    for column in header.split_inclusive(',') {
-        if let Some(line) = lines.last_mut().filter(|l| l.len() + column.len() <= 58) {
-            line.push_str(column);
-        } else {
-            lines.push(column.to_string());
-        }
+/// A whole number in `range`, for a `usize` field.
+fn count(range: std::ops::RangeInclusive<u64>) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(range)
+}
+
+/// Whole milliseconds from 1 to [`MAX_TIMEOUT_MS`], as a `Duration`.
+fn millis() -> impl TypedValueParser<Value = Duration> {
+    RangedU64ValueParser::<u64>::new()
+        .range(1..=MAX_TIMEOUT_MS)
+        .map(Duration::from_millis)
+}
+
+/// `--duration`: seconds, decimals allowed, above 0 and at most an hour.
+fn seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= MAX_DURATION_S => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "expected seconds above 0 and up to {MAX_DURATION_S}, e.g. 5 or 0.5"
+        )),
     }
-    lines
-        .iter()
-        .map(|line| format!("{INDENT}{line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+}
+
+/// `--rate`: requests per second, decimals allowed.
+fn per_second(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "expected requests per second from {MIN_RATE} to {MAX_RATE}, e.g. 200 or 0.5"
+        )),
+    }
+}
+
+/// The `--help` text (the tests read the JSON keys from it).
+#[cfg(test)]
+pub fn help() -> String {
+    Flags::command().render_help().to_string()
+}
+
+/// Parses a command line (the program's name first). `--help` comes back as an error too, of
+/// the kind that `exit()` prints on stdout with status 0.
+pub fn parse<I, T>(args: I) -> Result<Options, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = Flags::command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    let flags = Flags::from_arg_matches(&matches)?;
+    let given = Given(&matches);
+    flags_fit_the_scenario(&flags, &given)
+        .map_err(|message| command.error(ErrorKind::ArgumentConflict, message))?;
+    Ok(Options {
+        url: flags.url,
+        scenario: flags.scenario,
+        clients: flags.clients,
+        flood: flags.flood,
+        idle: flags.idle,
+        idle_reconnect: flags.idle_reconnect,
+        trickle: flags.trickle,
+        trickle_every: flags.trickle_every,
+        held: flags.held,
+        held_rate: flags.held_rate,
+        keep_alive: flags.keep_alive,
+        rate: flags.rate,
+        requests: flags.requests,
+        // Without either limit a run would never end; with only --requests, each request is
+        // still bounded by --timeout-ms, so the run is too.
+        duration: match (given.flag("duration"), flags.requests) {
+            (false, Some(_)) => None,
+            _ => Some(flags.duration),
+        },
+        connect_timeout: flags.connect_timeout,
+        timeout: flags.timeout,
+        json: flags.json,
+        json_file: flags.json_file,
+        pid: flags.pid,
+        server_stats: !flags.no_server_stats,
+        trace: flags.trace,
+        series: flags.series,
+        live: !flags.no_live,
+    })
+}
+
+/// Which flags the command line gave, as opposed to those left at their defaults.
+struct Given<'a>(&'a ArgMatches);
+
+impl Given<'_> {
+    /// `id` is the field's name in [`Flags`].
+    fn flag(&self, id: &str) -> bool {
+        self.0.value_source(id) == Some(ValueSource::CommandLine)
+    }
+}
+
+/// A flag that the chosen scenario would ignore is refused, with the scenarios it belongs to.
+fn flags_fit_the_scenario(flags: &Flags, given: &Given<'_>) -> Result<(), String> {
+    let scenario = flags.scenario;
+    let only_in = |id: &str, flag: &str, wanted: &[Scenario]| {
+        if given.flag(id) && !wanted.contains(&scenario) {
+            let names: Vec<&str> = wanted.iter().map(|s| s.name()).collect();
+            Err(format!(
+                "'{flag}' applies to --scenario {}, not {}",
+                names.join(" or "),
+                scenario.name()
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    only_in("flood", "--flood", &[Scenario::Flood])?;
+    only_in("idle", "--idle", &[Scenario::Idle, Scenario::Siege])?;
+    if flags.idle_reconnect && scenario == Scenario::Siege {
+        return Err("'--idle-reconnect' is always on in --scenario siege; leave it out".into());
+    }
+    only_in("idle_reconnect", "--idle-reconnect", &[Scenario::Idle])?;
+    only_in("trickle", "--trickle", &[Scenario::Siege])?;
+    only_in("trickle_every", "--trickle-ms", &[Scenario::Siege])?;
+    only_in("held", "--held", &[Scenario::Held])?;
+    only_in("held_rate", "--held-rate", &[Scenario::Held])?;
+    if given.flag("clients") && scenario == Scenario::Flood {
+        return Err(
+            "in --scenario flood the number of clients is '--flood N', not '--clients'".into(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse_list(list: &[&str]) -> Result<Options, ArgsError> {
-        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    fn parse_list(list: &[&str]) -> Result<Options, clap::Error> {
+        parse(std::iter::once("loadgen").chain(list.iter().copied()))
     }
 
+    /// The error a refused command line prints, which must exit with status 2.
     fn message(list: &[&str]) -> String {
         match parse_list(list) {
-            Err(ArgsError::Bad(message)) => message,
-            other => panic!("{list:?} should be refused, gave {other:?}"),
+            Err(error) => {
+                assert_eq!(error.exit_code(), 2, "{list:?}: {error}");
+                error.to_string()
+            }
+            Ok(options) => panic!("{list:?} should be refused, gave {options:?}"),
         }
     }
 
+    /// No flags: every value is the default the help shows.
     #[test]
     fn no_arguments_give_the_documented_defaults() {
         let options = parse_list(&[]).unwrap();
         assert_eq!(options.url.authority, "127.0.0.1:1729");
         assert_eq!(options.url.path, "/");
         assert_eq!(options.scenario, Scenario::Normal);
-        assert_eq!(options.healthy_clients(), DEFAULT_CLIENTS);
+        assert_eq!(options.healthy_clients(), 10);
         assert_eq!(options.idle_clients(), 0);
         assert_eq!(options.requests, None);
-        assert_eq!(options.duration, Some(DEFAULT_DURATION));
+        assert_eq!(options.duration, Some(Duration::from_secs(10)));
         assert_eq!(options.timeout, Duration::from_secs(10));
         assert!(options.server_stats && !options.json);
-        let help = usage();
+        let help = help();
         assert!(help.contains("[default: http://127.0.0.1:1729/]"));
         assert!(help.contains("[default: 10000]"));
     }
 
+    /// `--flag VALUE` and `--flag=VALUE` both work.
     #[test]
     fn both_spellings_of_a_value_are_accepted() {
         let options = parse_list(&[
@@ -614,6 +568,7 @@ mod tests {
         assert!(options.json);
     }
 
+    /// `--requests` without `--duration` runs until the requests are done; with both, both apply.
     #[test]
     fn requests_alone_lift_the_default_duration() {
         let options = parse_list(&["--requests", "100"]).unwrap();
@@ -622,6 +577,7 @@ mod tests {
         assert_eq!(both.duration, Some(Duration::from_secs(3)));
     }
 
+    /// Each scenario counts the clients of its own flags.
     #[test]
     fn each_scenario_counts_its_own_clients() {
         let flood = parse_list(&["--scenario", "flood", "--flood", "200"]).unwrap();
@@ -631,6 +587,7 @@ mod tests {
         assert!(idle.idle_reconnect);
     }
 
+    /// A flag of another scenario is refused, naming the scenarios it belongs to.
     #[test]
     fn a_flag_for_another_scenario_is_refused() {
         assert!(message(&["--idle", "3"]).contains("applies to --scenario idle"));
@@ -639,23 +596,27 @@ mod tests {
         assert!(message(&["--scenario", "flood", "--clients", "3"]).contains("--flood N"));
     }
 
+    /// A value of the wrong shape or out of range is refused, naming the flag.
     #[test]
     fn bad_values_name_the_flag() {
         for (list, needle) in [
-            (&["--clients", "0"][..], "'--clients'"),
-            (&["--clients", "many"][..], "'--clients'"),
-            (&["--duration", "0"][..], "'--duration'"),
-            (&["--duration", "-1"][..], "'--duration'"),
-            (&["--timeout-ms", "0"][..], "'--timeout-ms'"),
+            (&["--clients", "0"][..], "'--clients <C>'"),
+            (&["--clients", "many"][..], "'--clients <C>'"),
+            (&["--duration", "0"][..], "'--duration <S>'"),
+            (&["--duration=-1"][..], "'--duration <S>'"),
+            (&["--timeout-ms", "0"][..], "'--timeout-ms <MS>'"),
             (
                 &["--scenario", "storm"][..],
-                "normal, flood, idle, siege or held",
+                "[possible values: normal, flood, idle, siege, held]",
             ),
-            (&["--url", "https://127.0.0.1/"][..], "'--url'"),
-            (&["--requests"][..], "needs a value"),
-            (&["--json=yes"][..], "takes no value"),
-            (&["--bogus", "1"][..], "unknown flag '--bogus'"),
-            (&["--bogus"][..], "unknown flag '--bogus'"),
+            (&["--url", "https://127.0.0.1/"][..], "'--url <URL>'"),
+            (
+                &["--requests"][..],
+                "a value is required for '--requests <N>'",
+            ),
+            (&["--json=yes"][..], "unexpected value 'yes' for '--json'"),
+            (&["--bogus", "1"][..], "unexpected argument '--bogus'"),
+            (&["--bogus"][..], "unexpected argument '--bogus'"),
             (&["stray"][..], "unexpected argument 'stray'"),
         ] {
             assert!(
@@ -666,6 +627,22 @@ mod tests {
         }
     }
 
+    /// A mistyped flag gets clap's suggestion and a pointer to `--help`, not the help itself.
+    #[test]
+    fn a_mistyped_flag_gets_a_suggestion() {
+        let text = message(&["--client", "3"]);
+        assert!(
+            text.contains("tip: a similar argument exists: '--clients'"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("For more information, try '--help'.\n"),
+            "{text}"
+        );
+        assert!(text.lines().count() <= 5, "{text}");
+    }
+
+    /// siege and held count their side connections, and only they reconnect or hold.
     #[test]
     fn the_new_scenarios_count_their_connections() {
         let siege = parse_list(&["--scenario", "siege", "--trickle", "3"]).unwrap();
@@ -679,10 +656,7 @@ mod tests {
             (10, 8, 3, 0)
         );
         assert!(siege.reconnect(), "siege always reconnects");
-        assert_eq!(
-            siege.trickle_every,
-            Duration::from_millis(DEFAULT_TRICKLE_MS)
-        );
+        assert_eq!(siege.trickle_every, Duration::from_millis(200));
         let held = parse_list(&["--scenario", "held", "--clients", "4"]).unwrap();
         assert_eq!(
             (held.healthy_clients(), held.held_connections()),
@@ -696,6 +670,7 @@ mod tests {
         assert_eq!(trickle_only.idle_clients(), 0);
     }
 
+    /// The switches and the report files are read, and off by default.
     #[test]
     fn keep_alive_rate_trace_series_and_live_are_read() {
         let options = parse_list(&[
@@ -717,6 +692,7 @@ mod tests {
         assert_eq!((plain.trace, plain.series), (None, None));
     }
 
+    /// siege's and held's flags are refused in other scenarios; rates and counts are bounded.
     #[test]
     fn flags_of_the_new_scenarios_are_refused_elsewhere() {
         assert!(message(&["--trickle", "3"]).contains("applies to --scenario siege"));
@@ -727,41 +703,61 @@ mod tests {
             .contains("applies to --scenario idle or siege, not held"));
         assert!(message(&["--scenario", "siege", "--idle-reconnect"]).contains("always on"));
         for (list, needle) in [
-            (&["--rate", "0"][..], "'--rate'"),
+            (&["--rate", "0"][..], "'--rate <R>'"),
             (&["--rate", "0.001"][..], "from 0.01 to"),
-            (&["--rate", "NaN"][..], "'--rate'"),
-            (&["--rate", "fast"][..], "'--rate'"),
-            (&["--scenario", "held", "--held", "0"][..], "'--held'"),
+            (&["--rate", "NaN"][..], "'--rate <R>'"),
+            (&["--rate", "fast"][..], "'--rate <R>'"),
+            (&["--scenario", "held", "--held", "0"][..], "'--held <N>'"),
             (
                 &["--scenario", "siege", "--trickle-ms", "0"][..],
-                "'--trickle-ms'",
+                "'--trickle-ms <MS>'",
             ),
-            (&["--scenario", "storm"][..], "siege or held"),
+            (&["--scenario", "storm"][..], "invalid value 'storm'"),
         ] {
             assert!(message(list).contains(needle), "{list:?}");
         }
     }
 
     /// The help shows both CSV headers whole, cut only after a comma, and no line of it is
-    /// wider than 92 columns.
+    /// wider than 100 columns.
     #[test]
-    fn the_help_shows_the_csv_columns_and_fits_92_columns() {
-        let help = usage();
+    fn the_help_shows_the_csv_columns_and_fits_100_columns() {
+        let help = help();
         for header in [crate::trace::HEADER, crate::watch::HEADER] {
             let shown: String = columns(header).split_whitespace().collect();
             assert_eq!(shown, header);
+            let in_help: String = help.split_whitespace().collect();
+            assert!(in_help.contains(header), "{header} not whole in:\n{help}");
         }
         for line in help.lines() {
-            assert!(line.chars().count() <= 92, "too wide: {line}");
+            assert!(line.chars().count() <= 100, "too wide: {line}");
         }
     }
 
+    /// Each scenario's line in `--scenario`'s help is its doc comment, under the name the
+    /// command line and the report use.
+    #[test]
+    fn the_scenarios_are_named_and_explained() {
+        let help = help();
+        for scenario in Scenario::value_variants() {
+            let value = scenario.to_possible_value().unwrap();
+            assert_eq!(value.get_name(), scenario.name());
+            assert!(help.contains(&format!("{}: --", scenario.name())), "{help}");
+            let parsed = parse_list(&["--scenario", scenario.name()]).unwrap();
+            assert_eq!(parsed.scenario, *scenario);
+        }
+    }
+
+    /// `--help` and `-h` end in a help, printed on stdout with status 0, even after other
+    /// flags; a flag given twice keeps its last value.
     #[test]
     fn help_is_not_an_error() {
-        assert_eq!(parse_list(&["-h"]).unwrap_err(), ArgsError::Help);
-        assert_eq!(
-            parse_list(&["--clients", "3", "--help"]).unwrap_err(),
-            ArgsError::Help
-        );
+        for list in [&["-h"][..], &["--clients", "3", "--help"]] {
+            let error = parse_list(list).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::DisplayHelp);
+            assert_eq!(error.exit_code(), 0);
+        }
+        let twice = parse_list(&["--clients", "3", "--clients=4"]).unwrap();
+        assert_eq!(twice.clients, 4);
     }
 }

@@ -21,7 +21,7 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`cli`] | the flags, their defaults and `--help` |
+//! | [`cli`] | the flags (clap), their defaults and `--help`; which flags fit which scenario |
 //! | [`url`] | `http://HOST:PORT/PATH`, loopback only, and the request bytes |
 //! | [`client`] | one request: connect or reuse, send, read by `Content-Length`; failure kinds |
 //! | [`response`] | a response head: status, `Content-Length`, whether the connection stays |
@@ -67,7 +67,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use board::Board;
-use cli::{ArgsError, Options};
+use cli::Options;
 use client::Target;
 use live::View;
 use report::{Report, ServerStats};
@@ -80,19 +80,8 @@ const STATS_TIMEOUT: Duration = Duration::from_secs(2);
 const LIVE_STATS_EVERY: Duration = Duration::from_millis(250);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match cli::parse(&args) {
-        Ok(options) => options,
-        Err(ArgsError::Help) => {
-            // A closed stdout (`loadgen --help | head -1`) is not worth a panic.
-            let _ = io::stdout().write_all(cli::usage().as_bytes());
-            return ExitCode::SUCCESS;
-        }
-        Err(ArgsError::Bad(message)) => {
-            warn(&format!("{message}\n(loadgen --help lists the flags)"));
-            return ExitCode::from(2);
-        }
-    };
+    // --help prints the help and exits 0; a bad command line prints clap's error and exits 2.
+    let options = cli::parse(std::env::args_os()).unwrap_or_else(|error| error.exit());
     match run_and_report(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

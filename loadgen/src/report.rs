@@ -511,7 +511,7 @@ mod tests {
     use crate::run::{OpenLoop, Tally, Trace};
 
     fn options(list: &[&str]) -> Options {
-        cli::parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        cli::parse(std::iter::once("loadgen").chain(list.iter().copied())).unwrap()
     }
 
     fn outcome() -> Outcome {
@@ -594,7 +594,7 @@ mod tests {
         }
         assert!(json.ends_with('}') && !json.contains('\n'));
         // Every key the help promises is there.
-        let help = cli::usage();
+        let help = cli::help();
         let keys_section = help.split("JSON keys").nth(1).unwrap();
         for word in keys_section.split_whitespace() {
             if word

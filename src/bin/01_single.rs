@@ -15,12 +15,23 @@
 
 use std::process::ExitCode;
 
-use tcp_server::{config, handle_connection, listener, AcceptBackoff, Server, StartError};
+use clap::Parser;
+use tcp_server::config::Common;
+use tcp_server::{handle_connection, listener, AcceptBackoff, Server, StartError};
 
 const STAGE: &str = "01_single";
 
+/// One connection at a time: each is served before the next is accepted.
+#[derive(Parser)]
+#[command(name = STAGE)]
+struct Flags {
+    #[command(flatten)]
+    common: Common,
+}
+
 fn main() -> Result<ExitCode, StartError> {
-    let config = config::from_args(STAGE, &[]);
+    let Flags { common } = Flags::parse();
+    let config = common.config(&[]);
     // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
     // and queues the connections in the listen backlog until we accept() them.
     let listener = listener::bind(config.addr, config.backlog)

@@ -19,15 +19,29 @@
 use std::process::ExitCode;
 use std::thread;
 
-use tcp_server::config::Flag;
-use tcp_server::{
-    config, handle_connection, listener, AcceptBackoff, Semaphore, Server, StartError,
-};
+use clap::Parser;
+use tcp_server::config::{self, Common, Config, Flag};
+use tcp_server::{handle_connection, listener, AcceptBackoff, Semaphore, Server, StartError};
 
 const STAGE: &str = "03_semaphore";
 
+/// A thread per connection, at most --max-conns served at once.
+#[derive(Parser)]
+#[command(name = STAGE)]
+struct Flags {
+    #[command(flatten)]
+    common: Common,
+    /// Connections served at once; small enough to watch the rest wait in the backlog
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = config::count(1..=100_000))]
+    max_conns: usize,
+}
+
 fn main() -> Result<ExitCode, StartError> {
-    let config = config::from_args(STAGE, &[Flag::MaxConns]);
+    let Flags { common, max_conns } = Flags::parse();
+    let config = Config {
+        max_conns,
+        ..common.config(&[Flag::MaxConns])
+    };
     // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
     // and queues the connections in the listen backlog until we accept() them.
     let listener = listener::bind(config.addr, config.backlog)

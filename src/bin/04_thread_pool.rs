@@ -22,15 +22,37 @@
 
 use std::process::ExitCode;
 
-use tcp_server::config::Flag;
-use tcp_server::{
-    config, handle_connection, listener, AcceptBackoff, Semaphore, Server, StartError,
-};
+use clap::Parser;
+use tcp_server::config::{self, Common, Config, Flag};
+use tcp_server::{handle_connection, listener, AcceptBackoff, Semaphore, Server, StartError};
 
 const STAGE: &str = "04_thread_pool";
 
+/// A pool of --workers threads, fed by a queue of at most --queue connections.
+#[derive(Parser)]
+#[command(name = STAGE)]
+struct Flags {
+    #[command(flatten)]
+    common: Common,
+    /// Threads in the pool; about the core count, since the work here is short
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = config::count(1..=1024))]
+    workers: usize,
+    /// Accepted connections that may wait for a worker; beyond it clients wait in the backlog
+    #[arg(long, value_name = "Q", default_value_t = 16, value_parser = config::count(0..=100_000))]
+    queue: usize,
+}
+
 fn main() -> Result<ExitCode, StartError> {
-    let config = config::from_args(STAGE, &[Flag::Workers, Flag::Queue]);
+    let Flags {
+        common,
+        workers,
+        queue,
+    } = Flags::parse();
+    let config = Config {
+        workers,
+        queue,
+        ..common.config(&[Flag::Workers, Flag::Queue])
+    };
     // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
     // and queues the connections in the listen backlog until we accept() them.
     let listener = listener::bind(config.addr, config.backlog)

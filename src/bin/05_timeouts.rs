@@ -20,24 +20,58 @@
 //! an event loop. (Chapter 5: `docs/05-timeouts.md`.)
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use tcp_server::config::Flag;
+use clap::Parser;
+use tcp_server::config::{self, Common, Config, Flag};
 use tcp_server::{
-    config, handle_connection, listener, AcceptBackoff, Deadlines, Semaphore, Server, StartError,
+    handle_connection, listener, AcceptBackoff, Deadlines, Semaphore, Server, StartError,
 };
 
 const STAGE: &str = "05_timeouts";
 
+/// The pool, with a deadline for every request and every response.
+#[derive(Parser)]
+#[command(name = STAGE)]
+struct Flags {
+    #[command(flatten)]
+    common: Common,
+    /// Threads in the pool; about the core count, since the work here is short
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = config::count(1..=1024))]
+    workers: usize,
+    /// Accepted connections that may wait for a worker; beyond it clients wait in the backlog
+    #[arg(long, value_name = "Q", default_value_t = 16, value_parser = config::count(0..=100_000))]
+    queue: usize,
+    /// Total time to send the request, head and body; generous for people, short for idlers
+    #[arg(long = "header-timeout-ms", value_name = "MS", default_value = "5000",
+          value_parser = config::millis(1..=600_000))]
+    header_timeout: Duration,
+    /// Total time to write a response to a client that reads slowly or not at all
+    #[arg(long = "write-timeout-ms", value_name = "MS", default_value = "5000",
+          value_parser = config::millis(1..=600_000))]
+    write_timeout: Duration,
+}
+
 fn main() -> Result<ExitCode, StartError> {
-    let config = config::from_args(
-        STAGE,
-        &[
+    let Flags {
+        common,
+        workers,
+        queue,
+        header_timeout,
+        write_timeout,
+    } = Flags::parse();
+    let config = Config {
+        workers,
+        queue,
+        header_timeout,
+        write_timeout,
+        ..common.config(&[
             Flag::Workers,
             Flag::Queue,
             Flag::HeaderTimeout,
             Flag::WriteTimeout,
-        ],
-    );
+        ])
+    };
     // socket() + bind() + listen(): from here on the kernel completes TCP handshakes for us
     // and queues the connections in the listen backlog until we accept() them.
     let listener = listener::bind(config.addr, config.backlog)

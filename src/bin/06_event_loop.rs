@@ -31,10 +31,11 @@ use std::time::Duration;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use tcp_server::config::Flag;
+use clap::Parser;
+use tcp_server::config::{self, Common, Config, Flag};
 use tcp_server::event_loop::conn::Reuse;
 use tcp_server::event_loop::connections::Connections;
-use tcp_server::{config, listener, logging, Server, StartError};
+use tcp_server::{listener, logging, Server, StartError};
 
 const STAGE: &str = "06_event_loop";
 /// The tokens of the listener and of Ctrl-C's waker; connections get the slab's indexes.
@@ -46,11 +47,40 @@ const WAKER: Token = Token(usize::MAX - 1);
 /// wait for their turn: 200 clients reconnecting as fast as they are answered keep refilling it.
 const ACCEPTS_PER_TURN: usize = 64;
 
+/// One thread, many connections: an event loop.
+#[derive(Parser)]
+#[command(name = STAGE)]
+struct Flags {
+    #[command(flatten)]
+    common: Common,
+    /// Connections held at once, each a descriptor and a few hundred bytes; at the limit the
+    /// rest wait in the backlog
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = config::count(1..=1_000_000))]
+    max_conns: usize,
+    /// Total time to send the request, head and body; generous for people, short for idlers
+    #[arg(long = "header-timeout-ms", value_name = "MS", default_value = "5000",
+          value_parser = config::millis(1..=600_000))]
+    header_timeout: Duration,
+    /// Total time to write a response to a client that reads slowly or not at all
+    #[arg(long = "write-timeout-ms", value_name = "MS", default_value = "5000",
+          value_parser = config::millis(1..=600_000))]
+    write_timeout: Duration,
+}
+
 fn main() -> Result<ExitCode, StartError> {
-    let config = config::from_args(
-        STAGE,
-        &[Flag::MaxHeld, Flag::HeaderTimeout, Flag::WriteTimeout],
-    );
+    let Flags {
+        common,
+        max_conns,
+        header_timeout,
+        write_timeout,
+    } = Flags::parse();
+    let config = Config {
+        max_conns,
+        header_timeout,
+        write_timeout,
+        ..common.config(&[Flag::MaxHeld, Flag::HeaderTimeout, Flag::WriteTimeout])
+    };
     // socket() + bind() + listen() as in every stage; then non-blocking: accept() may never
     // wait, or every connection would wait with it.
     let listener = listener::bind(config.addr, config.backlog)
