@@ -25,7 +25,7 @@ fn start(extra: &[&str]) -> Stage {
 fn two_thousand_silent_connections_are_held_by_one_thread() {
     let stage = start(&["--header-timeout-ms", "60000", "--backlog", "4096"]);
     let before = stage.usage();
-    assert_eq!(before.threads, 2, "main and signals");
+    assert_eq!(before.threads, 2, "main and ctrl-c");
     let silent: Vec<TcpStream> = (0..2000).map(|_| stage.connect()).collect();
     let deadline = Instant::now() + PATIENCE;
     while stage.fds() < before.fds + 2000 {
