@@ -1,8 +1,9 @@
 //! Graceful Ctrl-C: close the door at once, let the requests in progress finish, then exit.
 //!
 //! Ctrl-C is SIGINT; `kill` and service managers send SIGTERM; closing the terminal sends
-//! SIGHUP. All three are caught (by `signal-hook`, on a thread of its own, `signals`), and
-//! the log names the one that came. The first one:
+//! SIGHUP. All three are caught by the `ctrlc` crate, which runs our handler as ordinary code
+//! on a thread of its own, named `ctrl-c`, not inside a signal handler. It does not say which
+//! of the three came, so the log says "signal". The first one:
 //!
 //! 1. sets a flag that the stage's loop checks whenever it wakes up;
 //! 2. closes the door. A blocking stage (01-05) sleeps in `accept()`, so the signal thread
@@ -19,9 +20,10 @@
 //!    clients hold), the watchdog ends the process once the drain limit has passed.
 //!
 //! Whoever ends the process (the stage's `main`, or the watchdog) prints the summary, once.
-//! A second signal ends the process at once *by that signal*: the handler is reset to the
-//! default and the signal raised again, so a shell sees "killed by SIGINT" (status 130) or
-//! SIGTERM (143), and a script's loop stops instead of going on.
+//! A second signal, whichever of the three, ends the process at once as an uncaught Ctrl-C
+//! would: SIGINT gets its default action back and is raised, so a shell sees "killed by
+//! SIGINT" (status 130), and a script running the stage in a loop stops at a second Ctrl-C
+//! instead of going on to the next round.
 //!
 //! Introduced in chapter 1 (`docs/01-single.md`).
 
@@ -32,9 +34,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 use crate::logging;
 use crate::server::Server;
@@ -59,51 +58,31 @@ impl Wake {
     }
 }
 
-/// Installs the handler for SIGINT, SIGTERM and SIGHUP: a thread that waits for them and calls
-/// [`on_signal`] for each, so the handling itself is ordinary code, not a signal handler.
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP. ctrlc starts the thread that runs
+/// [`on_signal`] for each of them, so the handling itself is ordinary code.
 pub(crate) fn install(server: &Arc<Server>) -> io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let server = Arc::clone(server);
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                on_signal(&server, signal);
-            }
-        })?;
-    Ok(())
+    ctrlc::set_handler(move || on_signal(&server)).map_err(|e| match e {
+        ctrlc::Error::System(e) => e,
+        other => io::Error::other(other),
+    })
 }
 
-/// The signal's name for the log: Ctrl-C is what a learner pressed to send SIGINT.
-fn name(signal: i32) -> &'static str {
-    match signal {
-        SIGINT => "Ctrl-C (SIGINT)",
-        SIGTERM => "SIGTERM",
-        SIGHUP => "SIGHUP",
-        _ => "a signal",
-    }
-}
-
-fn on_signal(server: &Arc<Server>, signal: i32) {
+fn on_signal(server: &Arc<Server>) {
     let open = server.stats.connections_open.current();
     if server.stopping.swap(true, Ordering::SeqCst) {
         logging::warn(format_args!(
-            "{} again: exiting now, cutting {open} open connection(s)",
-            name(signal)
+            "signal again: exiting now, cutting {open} open connection(s)"
         ));
-        // Die of this signal, as if it had never been caught.
-        let _ = signal_hook::low_level::emulate_default_handler(signal);
-        // Not reached: the default action of all three signals ends the process.
-        std::process::exit(128 + signal);
+        die_of_sigint();
     }
     *server
         .stop_requested
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     logging::warn(format_args!(
-        "{}: no longer accepting; waiting up to {} ms for {open} open connection(s) \
-         (send it again to quit now)",
-        name(signal),
+        "signal: no longer accepting; waiting up to {} ms for {open} open connection(s) \
+         (another Ctrl-C, SIGTERM or SIGHUP quits now)",
         server.config.drain.as_millis()
     ));
     wake(server);
@@ -114,6 +93,25 @@ fn on_signal(server: &Arc<Server>, signal: i32) {
     if let Err(e) = spawned {
         logging::warn(format_args!("could not start the shutdown watchdog: {e}"));
     }
+}
+
+/// Ends the process as an uncaught Ctrl-C would, whichever signal came. Ctrl-C in a terminal
+/// reaches the shell too; a shell that then sees its child killed by SIGINT stops as well,
+/// where after an ordinary exit code it would go on with its script.
+fn die_of_sigint() -> ! {
+    // SAFETY: plain libc calls with valid arguments. `signal` replaces ctrlc's handler for
+    // SIGINT with the default action (ending the process); the mask is cleared in case whoever
+    // started us blocked SIGINT; `raise` sends it to this thread, and so ends the process.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        let mut only_sigint = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut only_sigint);
+        libc::sigaddset(&mut only_sigint, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &only_sigint, std::ptr::null_mut());
+        libc::raise(libc::SIGINT);
+    }
+    // Not reached; if it were, 130 is what a shell reports for a process killed by SIGINT.
+    std::process::exit(128 + libc::SIGINT);
 }
 
 /// Closes the door of a blocking stage, or wakes an event loop.

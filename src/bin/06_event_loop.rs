@@ -17,7 +17,7 @@
 //! held (10 000 by default) the way stage 03 bounded them: at the limit, stop accepting.
 //!
 //! **Run it.** `cargo run --release --bin 06_event_loop`, then a hundred curls at once: all of
-//! them answer after about a second, from one thread (`ps -T` shows `main` and `signals`).
+//! them answer after about a second, from one thread (`ps -T`: that one and `ctrl-c`).
 //!
 //! **What breaks next.** Each connection still carries one request: every request pays for a
 //! TCP handshake and leaves a closed connection behind. Stage 07 keeps connections open for the
