@@ -6,8 +6,12 @@
 //! server to learn from (stage 06 is that), a floor to measure against. It answers anything
 //! that ends in `\r\n\r\n` with the same 200 response.
 //!
-//! `cargo run --release --example bare_loop -- --addr 127.0.0.1:0 [--keep-alive]` prints
-//! `bare_loop listening on http://ADDR`, as the stages do.
+//! It listens with the stages' backlog (1024, `--backlog` to change it), not std's 128: with
+//! 200 clients connecting at once, a shorter queue would drop SYNs the stages accept, and the
+//! floor would not be measured under the same conditions.
+//!
+//! `cargo run --release --example bare_loop -- --addr 127.0.0.1:0 [--keep-alive]
+//! [--backlog N]` prints `bare_loop listening on http://ADDR`, as the stages do.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -16,25 +20,31 @@ use std::process::ExitCode;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Protocol, Socket, Type};
 
 const LISTENER: Token = Token(0);
 const BODY: &str = "Hello World\n";
+/// The stages' default `--backlog` (`src/config.rs`).
+const BACKLOG: i32 = 1024;
 
 fn main() -> ExitCode {
-    let (mut addr, mut keep_alive, mut unknown) = (None, false, false);
+    let (mut addr, mut keep_alive, mut backlog, mut unknown) = (None, false, Some(BACKLOG), false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().and_then(|a| a.parse::<SocketAddr>().ok()),
             "--keep-alive" => keep_alive = true,
+            "--backlog" => backlog = args.next().and_then(|n| n.parse::<i32>().ok()),
             _ => unknown = true,
         }
     }
-    let (Some(addr), false) = (addr, unknown) else {
-        eprintln!("usage: bare_loop --addr IP:PORT [--keep-alive]");
+    let (Some(addr), Some(backlog @ 1..), false) = (addr, backlog, unknown) else {
+        eprintln!(
+            "usage: bare_loop --addr IP:PORT [--keep-alive] [--backlog N (default {BACKLOG})]"
+        );
         return ExitCode::from(2);
     };
-    match serve(addr, keep_alive) {
+    match serve(addr, keep_alive, backlog) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bare_loop: {e}");
@@ -43,14 +53,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(addr: SocketAddr, keep_alive: bool) -> io::Result<()> {
+/// `socket()`, `bind()` and `listen(backlog)`, as `src/listener.rs` binds for the stages.
+fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    // mio's from_std expects a non-blocking socket and does not make it one.
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+fn serve(addr: SocketAddr, keep_alive: bool, backlog: i32) -> io::Result<()> {
     let connection = if keep_alive { "keep-alive" } else { "close" };
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
          Connection: {connection}\r\n\r\n{BODY}",
         BODY.len()
     );
-    let mut listener = TcpListener::bind(addr)?;
+    let mut listener = bind(addr, backlog)?;
     // Stdout is line-buffered: the line is out before the first accept. A closed stdout is
     // no reason to stop serving.
     let _ = writeln!(

@@ -14,10 +14,11 @@ Usage: bench/bare_loop.sh [--rounds N] [--duration S] [--clients LIST]
 
 Starts nginx (2 workers, return 200, one port without keep-alive and one with it), stages
 06 and 07 (--work-ms 0 --quiet) and the bare loop (bench/bare_loop.rs, with and without
-keep-alive), then, for each client count and round, loads each with wrk in turn:
-connection per request (-H 'Connection: close') for nginx, 06 and the bare loop; keep-alive
-for nginx, 07 and the bare loop with keep-alive. Prints every run, then per server the
-median req/s and p99 and the ratio to nginx of the same round, min-median-max.
+keep-alive, listening with the stages' backlog of 1024), then, for each client count and
+round, loads each with wrk in turn: connection per request (-H 'Connection: close') for
+nginx, 06 and the bare loop; keep-alive for nginx, 07 and the bare loop with keep-alive.
+Prints every run, then per server the median req/s and p99 and the ratio to nginx of the
+same round, min-median-max.
 
   --rounds N      rounds [default: 3]
   --duration S    seconds per wrk run [default: 5]

@@ -64,6 +64,8 @@ const OTHER_TOOLS_FLAGS: &[&str] = &[
     "--help",
     // draw.py's and measure.sh's
     "--out",
+    "--from",
+    "--to",
     "--list",
 ];
 

@@ -22,8 +22,8 @@ Three kinds of input, all written by the load generator (`loadgen/`):
 
 With no arguments it redraws the book's charts from the files committed next to this
 script: normal.svg, flood.svg and idle.svg from normal.csv, flood.csv and idle.csv, and, when
-those directories exist, timeline.svg from traces/*.trace.csv and flood-series.svg and
-idle-series.svg from series/flood/ and series/idle/.
+those directories exist, timeline.svg from traces/*.trace.csv (the first 250 ms of the runs)
+and flood-series.svg and idle-series.svg from series/flood/ and series/idle/.
 
 Python 3 standard library only, so it runs wherever the book is read. The output depends on
 nothing but the input files and the command line (no dates, no random numbers), so
@@ -248,25 +248,31 @@ def legend(items, y):
 
     Each item is (fills, words, shape); shape "box" is a phase (its fills side by side: a
     dark and a light shade, or one hatching), "tick" a mark at the end of a request, "line"
-    a line of a series chart. Returns the parts and the height used."""
+    a line of a series chart (its colour, then its dash pattern, "" for none). Returns the
+    parts and the height used."""
     parts = []
     x, line_y = 20.0, y
     for fills, words, shape in items:
-        width = 18 + len(words) * CHAR_WIDTH_11PX + 16
+        # A line's swatch is longer than a box's: long enough for its dashes to show.
+        swatch = 26 if shape == "line" else 18
+        width = swatch + len(words) * CHAR_WIDTH_11PX + 16
         if x > 20 and x + width > WIDTH - 20:
             x, line_y = 20.0, line_y + 17
         if shape == "tick":
             parts.append(f"<rect x='{x + 5:.1f}' y='{line_y - 10:.1f}' width='3' height='13' "
                          f"fill='{fills[0]}'/>")
         elif shape == "line":
-            parts.append(f"<rect x='{x:.1f}' y='{line_y - 5:.1f}' width='14' height='3' "
-                         f"fill='{fills[0]}'/>")
+            # A series line as drawn: its colour, and its dashes if it has some (fills[1]).
+            dashes = f" stroke-dasharray='{fills[1]}'" if len(fills) > 1 and fills[1] else ""
+            parts.append(f"<line x1='{x:.1f}' y1='{line_y - 4:.1f}' x2='{x + 22:.1f}' "
+                         f"y2='{line_y - 4:.1f}' stroke='{fills[0]}' stroke-width='2.5'"
+                         f"{dashes}/>")
         else:
             part = 14 / len(fills)
             for i, fill in enumerate(fills):
                 parts.append(f"<rect x='{x + part * i:.1f}' y='{line_y - 9:.1f}' "
                              f"width='{part:.1f}' height='10' fill='{fill}'/>")
-        parts.append(label(x + 18, line_y, words, 11))
+        parts.append(label(x + swatch, line_y, words, 11))
         x += width
     return parts, line_y - y + 17
 
@@ -745,7 +751,7 @@ def row_shapes(requests, kind, run_end, axis_, width, y, bar, dense_px):
     return shapes
 
 
-def timeline_panel(trace, axis_, run_end, most, budget, dense_px):
+def timeline_panel(trace, axis_, run_end, most, budget, dense_px, windowed=False):
     """One stage's rows under its name, on the shared time axis, as a Panel at y = 0.
 
     `budget` is the height the rows should take: rows get thinner as there are more of
@@ -757,7 +763,7 @@ def timeline_panel(trace, axis_, run_end, most, budget, dense_px):
     row = max(2, min(9, budget // max(count, 1)))
     bar = row - 1 if row >= 4 else row
     parts = [label(20, 13, trace.stage, 13, font_weight="bold"),
-             label(WIDTH - 20, 13, "; ".join(notes) + summary(trace), 11,
+             label(WIDTH - 20, 13, "; ".join(notes) + summary(trace, windowed), 11,
                    fill="#444444", text_anchor="end")]
     top = 22
     gap = 6  # between the healthy clients and the idle ones, so the groups read apart
@@ -788,14 +794,15 @@ def timeline_panel(trace, axis_, run_end, most, budget, dense_px):
     return Panel(parts, bottom + 18, sum(len(d) for d in shapes.values()), set(shapes))
 
 
-def summary(trace):
-    """'; 412 requests, 3 failed' for a panel's title line."""
+def summary(trace, windowed=False):
+    """'; 412 requests, 3 failed' for a panel's title line; counted over the whole run, which
+    a chart of part of it (`windowed`) says."""
     healthy = [r for r in trace.requests if r.kind == "healthy"]
     words = f"; {len(healthy):,} requests"
     failed = sum(1 for r in healthy if r.failure in FAILED)
     if failed:
         words += f", {failed:,} failed"
-    return words
+    return words + (" in the whole run" if windowed else "")
 
 
 def timeline_legend(used, dense_ms):
@@ -828,11 +835,17 @@ def draw_timeline(paths, shown, out, machine, heading, window=(None, None)):
     most = MOST_ROWS_ALONE if len(traces) == 1 else MOST_ROWS_STACKED
     budget = 400 if len(traces) == 1 else 150
     for dense_px in DENSE_PX:
-        panels = [timeline_panel(t, axis_, run_end, most, budget, dense_px) for t in traces]
+        panels = [timeline_panel(t, axis_, run_end, most, budget, dense_px,
+                                 start is not None or end is not None) for t in traces]
         if sum(panel.boxes for panel in panels) <= MOST_BOXES:
             break
-    heading = heading or ("Every request of every client over time" if len(traces) == 1
-                          else "Every request of every client over time, one panel per stage")
+    if start is not None or end is not None:
+        when = (f"in the first {short(axis_[1])} ms" if axis_[0] == 0
+                else f"from {short(axis_[0])} to {short(axis_[1])} ms")
+    else:
+        when = "over time"
+    heading = heading or (f"Every request of every client {when}"
+                          + ("" if len(traces) == 1 else ", one panel per stage"))
     parts = hatching() + [label(20, 22, heading, 16, font_weight="bold")]
     dense_ms = dense_px * (axis_[1] - axis_[0]) / (WIDTH - TIMELINE_LEFT - 20)
     drawn, height = legend(timeline_legend(set().union(*(p.used for p in panels)), dense_ms),
@@ -844,11 +857,18 @@ def draw_timeline(paths, shown, out, machine, heading, window=(None, None)):
         parts.extend(panel.parts)
         parts.append("</g>")
         y += panel.height + 12
+    # Said when only part of the runs is drawn, so that nobody takes the window for a run.
+    if start is not None or end is not None:
+        edge = (f"Drawn from {short(axis_[0])} to {short(axis_[1])} ms of the runs (--from "
+                f"{short(axis_[0])} --to {short(axis_[1])}): a bar that reaches the right edge "
+                "goes on beyond it. ")
+    else:
+        edge = ("A bar that reaches the end of the run was still going when the run's time "
+                "was up. ")
     notes = (
         "One row per client, time across: healthy clients in the order the server first "
         "answered them, other connections below. A client's consecutive requests alternate "
-        "dark and light; a pixel shows the phase that fills most of it. A bar that reaches "
-        "the end of the run was still going when the run's time was up. "
+        "dark and light; a pixel shows the phase that fills most of it. " + edge
         + f"From {', '.join(shown)}" + (f", {machine}." if machine else ".")
     )
     drawn, height = caption(wrapped(notes), y + 6)
@@ -870,9 +890,15 @@ SERIES_PANELS = (
     ("inside", "Inside: accepted, no answer yet (queued or being served)", 1.0),
 )
 MEASURES = {"rss_kb"}
+# The quantities the server counts itself and the load generator asks it for (GET /stats),
+# rather than reads from outside: a stage that cannot answer in time leaves them unknown.
+FROM_STATS = {"in_flight", "connections_open"}
 # One colour per stage, the same in every panel: the Okabe-Ito palette, which stays
 # distinct for the common kinds of colour blindness.
 STAGE_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
+# And one dash pattern per stage (stroke-dasharray, "" solid): where two stages agree, the
+# line drawn last would hide the other; gaps as long as the dashes let the other show through.
+STAGE_DASHES = ("", "9 5", "2 3", "9 4 2 4", "5 5", "2 2", "7 7")
 SERIES_LEFT = 70
 SERIES_HEIGHT = 90
 
@@ -926,31 +952,58 @@ def short_names(all_series):
     return [s.stage for s in all_series]
 
 
-def peaks(all_series, column, scale, names):
+def styles(all_series):
+    """The (colour, dashes) of each stage's line. When every stage has a distinct number,
+    the number picks them, so stage 06 looks the same in your chart as in the book's, whatever
+    else is drawn with it; otherwise (two runs of one stage) the order of the files does."""
+    numbers = [s.stage.split("_")[0] for s in all_series]
+    if all(n.isdigit() and int(n) >= 1 for n in numbers) and len(set(numbers)) == len(numbers):
+        keys = [int(n) - 1 for n in numbers]
+    else:
+        keys = list(range(len(all_series)))
+    return [(STAGE_COLOURS[k % len(STAGE_COLOURS)], STAGE_DASHES[k % len(STAGE_DASHES)])
+            for k in keys]
+
+
+def sparse(all_series):
+    """The stages that answered GET /stats in fewer than half of their samples, with how
+    many they answered and how many there were (the most of any /stats column)."""
+    found = []
+    for series in all_series:
+        known = max(sum(v is not None for v in series.columns[c]) for c in FROM_STATS)
+        if known < len(series.times) / 2:
+            found.append((series, known, len(series.times)))
+    return found
+
+
+def peaks(all_series, column, scale, names, colours, starred):
     """The highest value of each stage as (words, SVG text), each in the stage's colour.
 
     Lines on top of each other (stages 03, 04 and 05 all keep six threads) hide all but the
-    last one drawn; the numbers say what each stage reached."""
+    last one drawn; the numbers say what each stage reached. A stage in `starred` answered
+    too few of the samples of a /stats column for its highest to mean much: it gets a star,
+    which the note under the legend explains."""
     words, spans = [], []
-    for i, (series, name) in enumerate(zip(all_series, names)):
+    for series, name, colour in zip(all_series, names, colours):
         values = [v * scale for v in series.columns[column] if v is not None]
-        if values:
-            said = f"{name}: {short(max(values))}"
+        star = "*" if column in FROM_STATS and series.stage in starred else ""
+        if values or star:
+            said = f"{name}: {short(max(values)) if values else 'none'}{star}"
             words.append(said)
-            spans.append(f"<tspan fill='{STAGE_COLOURS[i % len(STAGE_COLOURS)]}'>"
-                         f"{html.escape(said)}</tspan>")
+            spans.append(f"<tspan fill='{colour}'>{html.escape(said)}</tspan>")
     return "highest " + " · ".join(words), "highest " + " · ".join(spans)
 
 
-def series_panel(all_series, column, title, scale, y, axis_, names):
-    """One quantity over time, a line per stage; returns parts and height."""
+def series_panel(all_series, column, title, scale, y, axis_, names, looks, starred):
+    """One quantity over time, a line per stage in its look (colour, dashes); returns parts
+    and height."""
     low, high, ticks, unit, divisor = axis_
     width = WIDTH - SERIES_LEFT - 20
     panel_top = y
     parts = [label(20, y + 13, title, 13, font_weight="bold")]
     # The peaks go at the right of the title, or under it when both would not fit (the
     # widths are estimates: about 7.4 px a character in bold 13 px, 5.3 in 10 px).
-    words, spans = peaks(all_series, column, scale, names)
+    words, spans = peaks(all_series, column, scale, names, [c for c, _ in looks], starred)
     if 20 + len(title) * 7.4 + 16 + len(words) * 5.3 > WIDTH - 20:
         y += 14
     parts.append(f"<text x='{WIDTH - 20}' y='{y + 13}' {FONT} font-size='10' fill='#444444' "
@@ -975,20 +1028,31 @@ def series_panel(all_series, column, title, scale, y, axis_, names):
                            text_anchor="end"))
     parts.append(f"<line x1='{SERIES_LEFT}' y1='{bottom}' x2='{SERIES_LEFT + width}' "
                  f"y2='{bottom}' stroke='#999999' stroke-width='1'/>")
-    for i, series in enumerate(all_series):
-        colour = STAGE_COLOURS[i % len(STAGE_COLOURS)]
+    for i, (series, (colour, dashes)) in enumerate(zip(all_series, looks)):
         # Each line a little thinner than the one before, so that where stages agree
-        # exactly, the earlier ones still show as edges around the later ones.
+        # exactly, the earlier ones still show as edges around the later ones, and through
+        # the gaps of their dashes.
         stroke = 1.5 + 0.6 * (len(all_series) - 1 - i)
+        dashed = f" stroke-dasharray='{dashes}'" if dashes else ""
         for points in polylines(series.times, series.columns[column], x_of, y_of):
             if " " in points:
                 parts.append(f"<polyline fill='none' stroke='{colour}' "
-                             f"stroke-width='{stroke:.1f}' stroke-linejoin='round' "
+                             f"stroke-width='{stroke:.1f}' stroke-linejoin='round'{dashed} "
                              f"points='{points}'/>")
             else:  # a sample alone between unknown ones: a line of one point is invisible
                 cx, cy = points.split(",")
                 parts.append(f"<circle cx='{cx}' cy='{cy}' r='1.5' fill='{colour}'/>")
     return parts, bottom - panel_top + 18
+
+
+def listed(names):
+    """'01', '01 and 03', '01, 03 and 05'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def spread(counts):
+    """'3' or '0-3': the range of a few whole numbers."""
+    return str(counts[0]) if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
 
 
 def within(series, low, high):
@@ -1007,19 +1071,38 @@ def draw_series(paths, shown, out, machine, heading, window=(None, None)):
                          window)
     all_series = [within(s, axis_[0], axis_[1]) for s in all_series]
     names = short_names(all_series)
+    looks = styles(all_series)
     heading = heading or "The server over time, sampled every 100 ms"
     parts = [label(20, 22, heading, 16, font_weight="bold")]
-    items = [((STAGE_COLOURS[i % len(STAGE_COLOURS)],), s.stage, "line")
-             for i, s in enumerate(all_series)]
+    items = [(look, s.stage, "line") for look, s in zip(looks, all_series)]
     drawn, height = legend(items, 44)
     parts.extend(drawn)
     y = 44 + height
+    # The stages that answered /stats too rarely for its panels to show them, said at the
+    # top, before anyone reads a low highest as the stage's own peak.
+    few = sparse(all_series)
+    asked = any(v is not None for s in all_series for c in FROM_STATS for v in s.columns[c])
+    if few and asked:
+        named = [name for name, s in zip(names, all_series) if any(s is f[0] for f in few)]
+        answered = sorted({known for _, known, _ in few})
+        samples = sorted({total for _, _, total in few})
+        note = (f"* In flight and connections open are the server's own counts, from its GET "
+                f"/stats: {listed(named)} answered it in {spread(answered)} of "
+                f"{spread(samples)} samples. A stage whose places are all taken answers /stats "
+                "only when its turn comes, mostly after the sample has given up: its line is a "
+                "few dots or none, and its highest is from the few moments it was not full. Its "
+                "own peak over the run is the table's peak in flight.")
+        drawn, height = caption(wrapped(note), y - 4)
+        parts.extend(drawn)
+        y += height + 6
+    starred = {s.stage for s, _, _ in few}
     unknown = []
     for column, title, scale in SERIES_PANELS:
         if all(v is None for s in all_series for v in s.columns[column]):
             unknown.append(column)
             continue
-        drawn, height = series_panel(all_series, column, title, scale, y, axis_, names)
+        drawn, height = series_panel(all_series, column, title, scale, y, axis_, names,
+                                     looks, starred)
         parts.extend(drawn)
         y += height + 12
     notes = (("Not drawn, unknown in every sample: " + ", ".join(unknown) + ". ")
@@ -1048,7 +1131,9 @@ inputs (give one kind per call; a directory stands for its files of that kind):
   --series PATH...   `./load_test.sh --series DIR` writes DIR/<stage>.series.csv (`loadgen
                      --series FILE` one file): the server every 100 ms. Drawn as a panel per
                      quantity (in flight, connections, threads, memory, waiting outside and
-                     inside), a line per stage.
+                     inside), a line per stage, each stage in its own colour and dashes. A
+                     stage that answered GET /stats in fewer than half of the samples gets a
+                     star on its in-flight and connection figures, and a note says why.
 
 output (--out): by default next to the input: my.csv -> my.svg, DIR -> DIR/timeline.svg
 or DIR/series.svg, X.trace.csv -> X.timeline.svg, X.series.csv -> X.series.svg. A
@@ -1056,8 +1141,8 @@ machine.txt beside the inputs (as measure.sh writes) is quoted in the caption.
 
 with no inputs, the book's charts are redrawn from the files next to this script:
 normal.svg, flood.svg, idle.svg from normal.csv, flood.csv, idle.csv; timeline.svg from
-traces/*.trace.csv, flood-series.svg and idle-series.svg from series/flood/ and
-series/idle/, each when its files exist.
+traces/*.trace.csv (its first 250 ms, as --from 0 --to 250 draws it), flood-series.svg and
+idle-series.svg from series/flood/ and series/idle/, each when its files exist.
 
 a trace file does not record when its run stopped: a request still unfinished then is
 drawn up to the last moment seen in any of the traces drawn together, or to --to.
@@ -1152,6 +1237,12 @@ def draw_given(args):
                     args.title, window)
 
 
+# The part of the traced runs the book's timeline shows (--from, --to, in ms): a quarter of
+# a second, a dozen 20 ms requests per client. The whole 2 s squeezes every request into a
+# stripe a few pixels wide, and the rounds of four of stages 03 to 05 no longer show.
+BOOK_TIMELINE = (0.0, 250.0)
+
+
 def draw_book():
     """The book's charts, from the files committed next to this script.
 
@@ -1164,7 +1255,7 @@ def draw_book():
     traces = sorted((HERE / "traces").glob("*.trace.csv"))
     if traces:
         draw_timeline(traces, ["docs/measurements/traces/"], HERE / "timeline.svg", machine,
-                      None)
+                      None, BOOK_TIMELINE)
     for scenario in ("flood", "idle"):
         series = sorted((HERE / "series" / scenario).glob("*.series.csv"))
         if series:

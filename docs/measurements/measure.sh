@@ -63,6 +63,7 @@ others=(
 	"threads-02|stage 02 at rest and holding 1000 idle connections: threads, memory mappings, RSS"
 	"thread-start|bench/thread_start.sh"
 	"bare-loop|bench/bare_loop.sh: 06, 07, nginx and a bare mio loop, side by side"
+	"kernel-memory|docs/measurements/kernel_memory.sh: an idle connection's bytes in 06 and 07 and in the kernel"
 )
 
 only=()
@@ -284,6 +285,12 @@ if wanted bare-loop; then
 	echo "== bare-loop" >&2
 	bench/bare_loop.sh >"$scratch/bare-loop.txt"
 	mv "$scratch/bare-loop.txt" "$here/"
+fi
+
+if wanted kernel-memory; then
+	echo "== kernel-memory" >&2
+	"$here/kernel_memory.sh" --no-build >"$scratch/kernel-memory.txt"
+	mv "$scratch/kernel-memory.txt" "$here/"
 fi
 
 if wanted thread-start; then
