@@ -53,8 +53,8 @@ const ACCEPTS_PER_TURN: usize = 64;
 struct Flags {
     #[command(flatten)]
     common: Common,
-    /// Connections held at once, each a descriptor and a few hundred bytes; at the limit the
-    /// rest wait in the backlog
+    /// Connections held at once, each a descriptor, about 0.4 KiB here and 3.7 KiB in the
+    /// kernel; at the limit the rest wait in the backlog
     #[arg(long, value_name = "N", default_value_t = 10_000,
           value_parser = config::count(1..=1_000_000))]
     max_conns: usize,
