@@ -35,6 +35,8 @@ pub enum Flag {
     MaxHeld,
     /// `--keep-alive-ms MS` and `--max-requests N`: stage 07's persistent connections.
     KeepAlive,
+    /// `--cpu-threads N` and `--cpu-queue Q`: stage 08's kitchen, the pool that computes.
+    Kitchen,
 }
 
 /// Everything a stage can be told on its command line, as the library reads it.
@@ -73,6 +75,10 @@ pub struct Config {
     pub keep_alive: Duration,
     /// Stage 07: the most requests on one connection.
     pub max_requests: u64,
+    /// Stage 08: the kitchen's threads, which compute `--cpu-ms` off the event loop.
+    pub cpu_threads: usize,
+    /// Stage 08: the most orders that may wait for a free cook.
+    pub cpu_queue: usize,
     /// The stage-only flags this stage has (used by `/stats` and the summary).
     pub extra: &'static [Flag],
 }
@@ -164,9 +170,17 @@ impl Common {
             write_timeout: Duration::ZERO,
             keep_alive: Duration::ZERO,
             max_requests: 0,
+            cpu_threads: 0,
+            cpu_queue: 0,
             extra,
         }
     }
+}
+
+/// The number of cores this process may use: the default size of a pool that computes
+/// (stage 08's kitchen). More threads than cores only take turns on them.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A whole number of milliseconds in `range`, as a `Duration`: `value_parser = millis(1..=9)`.

@@ -18,11 +18,12 @@
 //! | [`blocking::handle`] | [`handle_connection`]: read, route, work, write, on the calling thread | 1 |
 //! | [`blocking::semaphore`] | [`Semaphore`], a counting semaphore on `Mutex` + `Condvar` | 3 |
 //! | [`blocking::deadline`] | [`Deadlines`], a reader and a writer that never wait past a deadline | 5 |
-//! | [`event_loop`] | the event loop (06, 07): one thread, many non-blocking sockets | 6-7 |
+//! | [`event_loop`] | the event loop (06-08): one thread, many non-blocking sockets | 6-8 |
 //! | [`event_loop::conn`] | one connection as a state machine: from an event to the `read()` it causes | 6 |
 //! | [`event_loop::connections`] | every connection by token, their timers, the bound, the end at Ctrl-C | 6 |
 //! | [`event_loop::slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |
 //! | [`event_loop::timers`] | the deadlines, in a heap | 6 |
+//! | [`event_loop::kitchen`] | a rayon pool that computes off the loop; a `Waker` brings results back | 8 |
 //! | [`config`] | the flags every stage shares ([`Common`](config::Common), for clap), and the [`Config`](config::Config) they become | 1 |
 //! | [`server`] | [`Server`] (shared state), [`Connection`], start-up errors | 1 |
 //! | [`stats`] | counters and peaks behind `GET /stats` | 1 |

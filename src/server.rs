@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::blocking::deadline::Deadlines;
-use crate::config::{Config, Flag, HELLO};
+use crate::config::{Config, HELLO};
 use crate::logging;
 use crate::shutdown::{self, Wake};
 use crate::stats::{bump, Stats};
@@ -103,9 +103,9 @@ impl Server {
         stage: &'static str,
         config: Config,
         local: SocketAddr,
-        waker: mio::Waker,
+        waker: impl Into<Arc<mio::Waker>>,
     ) -> Result<Arc<Server>, StartError> {
-        Server::start_waking(stage, config, local, Wake::Poll(waker))
+        Server::start_waking(stage, config, local, Wake::Poll(waker.into()))
     }
 
     fn start_waking(
@@ -182,11 +182,7 @@ impl Server {
 
     /// The `/stats` body.
     pub fn stats_json(&self) -> String {
-        self.stats.to_json(
-            self.stage,
-            self.config.has(Flag::HeaderTimeout),
-            self.config.has(Flag::KeepAlive),
-        )
+        self.stats.to_json(self.stage, self.config.extra)
     }
 
     /// After the loop: waits for open connections (bounded by `--drain-ms`), prints the

@@ -48,8 +48,8 @@ pub(crate) enum Wake {
     /// A blocking accept loop: close this handle on its listening socket (taken on the first
     /// signal).
     Close(Mutex<Option<TcpListener>>),
-    /// An event loop: wake its poll.
-    Poll(mio::Waker),
+    /// An event loop: wake its poll. Shared: stage 08's kitchen rings the same waker.
+    Poll(Arc<mio::Waker>),
 }
 
 impl Wake {

@@ -16,6 +16,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::config::Flag;
+
 /// A level that goes up and down (open connections, busy threads) and remembers its peak.
 #[derive(Debug, Default)]
 pub struct Gauge {
@@ -81,6 +83,12 @@ pub struct Stats {
     pub keep_alive_reuses: AtomicU64,
     /// Idle kept connections closed at `--max-conns` to make room for a new client (stage 07).
     pub idle_closed_for_room: AtomicU64,
+    /// Stage 08: orders handed to the kitchen and waiting for a cook.
+    pub kitchen_queued: Gauge,
+    /// Stage 08: orders a cook is computing right now.
+    pub kitchen_cooking: Gauge,
+    /// Stage 08: orders refused because `--cpu-queue` orders were already waiting (503).
+    pub kitchen_full: AtomicU64,
     /// Accepted and not yet closed: includes connections waiting in a queue.
     pub connections_open: Gauge,
     /// Being handled by a thread right now: the number of baristas at work.
@@ -99,6 +107,9 @@ impl Default for Stats {
             requests: AtomicU64::new(0),
             keep_alive_reuses: AtomicU64::new(0),
             idle_closed_for_room: AtomicU64::new(0),
+            kitchen_queued: Gauge::default(),
+            kitchen_cooking: Gauge::default(),
+            kitchen_full: AtomicU64::new(0),
             connections_open: Gauge::default(),
             in_flight: Gauge::default(),
         }
@@ -120,10 +131,13 @@ impl Stats {
         self.started.elapsed()
     }
 
-    /// The `/stats` body. `with_timeouts` adds `timeouts` for stages that have deadlines,
-    /// `with_keep_alive` adds `requests`, `keep_alive_reuses` and `idle_closed_for_room` for
-    /// stage 07.
-    pub fn to_json(&self, stage: &str, with_timeouts: bool, with_keep_alive: bool) -> String {
+    /// The `/stats` body. `timeouts` for stages that have deadlines, `requests`,
+    /// `keep_alive_reuses` and `idle_closed_for_room` for stage 07 on, the kitchen's figures
+    /// for stage 08 on: each stage shows the counters that mean something there.
+    pub fn to_json(&self, stage: &str, extra: &[Flag]) -> String {
+        let with_timeouts = extra.contains(&Flag::HeaderTimeout);
+        let with_keep_alive = extra.contains(&Flag::KeepAlive);
+        let with_kitchen = extra.contains(&Flag::Kitchen);
         let mut json = format!(
             "{{\"stage\":\"{stage}\",\"uptime_ms\":{},\"accepted\":{},\"served\":{},\
              \"connections_open\":{},\"peak_connections_open\":{},\"in_flight\":{},\
@@ -148,6 +162,18 @@ impl Stats {
                 load(&self.requests),
                 load(&self.keep_alive_reuses),
                 load(&self.idle_closed_for_room)
+            );
+        }
+        if with_kitchen {
+            let _ = write!(
+                json,
+                ",\"kitchen_queued\":{},\"peak_kitchen_queued\":{},\"kitchen_cooking\":{},\
+                 \"peak_kitchen_cooking\":{},\"kitchen_full\":{}",
+                self.kitchen_queued.current(),
+                self.kitchen_queued.peak(),
+                self.kitchen_cooking.current(),
+                self.kitchen_cooking.peak(),
+                load(&self.kitchen_full)
             );
         }
         json.push_str("}\n");
@@ -175,7 +201,7 @@ mod tests {
     fn json_has_every_field_in_order() {
         let stats = Stats::default();
         bump(&stats.accepted);
-        let json = stats.to_json("01_single", false, false);
+        let json = stats.to_json("01_single", &[]);
         assert!(
             json.starts_with("{\"stage\":\"01_single\",\"uptime_ms\":"),
             "{json}"
@@ -188,9 +214,9 @@ mod tests {
             "{json}"
         );
         assert!(stats
-            .to_json("05_timeouts", true, false)
+            .to_json("05_timeouts", &[Flag::HeaderTimeout])
             .ends_with(",\"abandoned\":0,\"timeouts\":0}\n"));
-        assert!(stats.to_json("07_keep_alive", true, true).ends_with(
+        assert!(stats.to_json("07_keep_alive", &[Flag::HeaderTimeout, Flag::KeepAlive]).ends_with(
             ",\"timeouts\":0,\"requests\":0,\"keep_alive_reuses\":0,\"idle_closed_for_room\":0}\n"
         ));
     }

@@ -50,6 +50,18 @@ const OWN: &[(&str, &[&str])] = &[
             "--max-requests",
         ],
     ),
+    (
+        "08_cpu_pool",
+        &[
+            "--max-conns",
+            "--header-timeout-ms",
+            "--write-timeout-ms",
+            "--keep-alive-ms",
+            "--max-requests",
+            "--cpu-threads",
+            "--cpu-queue",
+        ],
+    ),
 ];
 
 /// A value each stage-only flag accepts (small, so that no stage starts a thousand threads).
@@ -61,6 +73,8 @@ const VALID: &[(&str, &str)] = &[
     ("--write-timeout-ms", "4000"),
     ("--keep-alive-ms", "4000"),
     ("--max-requests", "9"),
+    ("--cpu-threads", "2"),
+    ("--cpu-queue", "5"),
 ];
 
 /// For each flag that takes a number, a value just outside what it accepts.
@@ -77,6 +91,8 @@ const OUT_OF_RANGE: &[(&str, &str)] = &[
     ("--write-timeout-ms", "0"),
     ("--keep-alive-ms", "0"),
     ("--max-requests", "0"),
+    ("--cpu-threads", "0"),
+    ("--cpu-queue", "0"),
 ];
 
 fn run(exe: &str, args: &[&str]) -> Output {

@@ -331,3 +331,14 @@ fn stage07_survives_clients_that_leave_early_reset_or_half_close() {
         Model::EventLoop,
     );
 }
+
+/// Stage 08: the same, with the work computed by the kitchen, so that clients leave while
+/// their order cooks.
+#[test]
+fn stage08_survives_clients_that_leave_early_reset_or_half_close() {
+    run_cases(
+        env!("CARGO_BIN_EXE_08_cpu_pool"),
+        &["--header-timeout-ms", "30000", "--cpu-ms", "20"],
+        Model::EventLoop,
+    );
+}

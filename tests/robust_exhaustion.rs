@@ -348,6 +348,12 @@ fn stage07_survives_1500_clients_at_once() {
     survives_a_burst(env!("CARGO_BIN_EXE_07_keep_alive"));
 }
 
+/// Stage 08 likewise.
+#[test]
+fn stage08_survives_1500_clients_at_once() {
+    survives_a_burst(env!("CARGO_BIN_EXE_08_cpu_pool"));
+}
+
 /// Out of descriptors on the event loop: stage 06 under `ulimit -n 64` (soft and hard) with
 /// 100 idle clients. It cannot raise its limit, says so at start, and holds only what the
 /// limit allows (64 less its reserve); the rest wait in the backlog. While saturated the loop

@@ -32,7 +32,7 @@ enum Reuse {
 }
 
 /// Stages run with no simulated work; the header deadlines are far beyond [`ANSWER_WITHIN`].
-const STAGES: [(&str, &[&str], Reuse); 5] = [
+const STAGES: [(&str, &[&str], Reuse); 6] = [
     (
         env!("CARGO_BIN_EXE_01_single"),
         &["--work-ms", "0", "--quiet"],
@@ -55,6 +55,11 @@ const STAGES: [(&str, &[&str], Reuse); 5] = [
     ),
     (
         env!("CARGO_BIN_EXE_07_keep_alive"),
+        &["--work-ms", "0", "--quiet", "--header-timeout-ms", "30000"],
+        Reuse::KeepAlive,
+    ),
+    (
+        env!("CARGO_BIN_EXE_08_cpu_pool"),
         &["--work-ms", "0", "--quiet", "--header-timeout-ms", "30000"],
         Reuse::KeepAlive,
     ),

@@ -53,7 +53,7 @@ fn ctrl_c_finishes_the_request_in_progress_then_exits_0() {
 
 /// The flags that make each blocking stage serve one client at a time, so that a second one
 /// waits in the kernel's backlog.
-const ONE_AT_A_TIME: [(&str, &[&str]); 6] = [
+const ONE_AT_A_TIME: [(&str, &[&str]); 7] = [
     (env!("CARGO_BIN_EXE_01_single"), &[]),
     (env!("CARGO_BIN_EXE_03_semaphore"), &["--max-conns", "1"]),
     (
@@ -66,6 +66,7 @@ const ONE_AT_A_TIME: [(&str, &[&str]); 6] = [
     ),
     (env!("CARGO_BIN_EXE_06_event_loop"), &["--max-conns", "1"]),
     (env!("CARGO_BIN_EXE_07_keep_alive"), &["--max-conns", "1"]),
+    (env!("CARGO_BIN_EXE_08_cpu_pool"), &["--max-conns", "1"]),
 ];
 
 /// A client still waiting in the backlog when Ctrl-C comes is reset at once: nobody had

@@ -13,9 +13,10 @@
 //!
 //! **Changed since stage 06.** The connections are kept (`Reuse::KeepAlive`), for at most
 //! `--max-requests` requests each, and closed when idle for `--keep-alive-ms`; the state
-//! machine gains its `Idle` state (`src/event_loop/conn.rs`). A response carries `Connection: close` only
-//! when the connection closes after it: when the client asked, for HTTP/1.0 unless it asked
-//! for keep-alive, at `--max-requests`, after an error, and after Ctrl-C.
+//! machine gains its `Idle` state (`src/event_loop/conn.rs`). A response says
+//! `Connection: close` only when the connection closes after it: when the client asked, for
+//! HTTP/1.0 unless it asked for keep-alive, at `--max-requests`, after an error, and after
+//! Ctrl-C.
 //!
 //! **Run it.** `cargo run --release --bin 07_keep_alive`, then
 //! `curl -v http://localhost:1729/ http://localhost:1729/stats`: curl says it reuses the

@@ -11,6 +11,8 @@
 //!    │                                  │                       │                    │
 //!    ▼      bytes, until the head       ▼   (a body: read       ▼                    ▼
 //!  Head ─────────────────────────────► Body ─ and discard) ──► Working ─────────► Writing ──┐
+//!                                                  │             ▲ stage 08: the kitchen's
+//!                                                  └─► Cooking ──┘ bell (`--cpu-ms`)
 //!    ▲  │ deadline: 408 (nothing sent: closed) ─────────────────────────────────────► │     │
 //!    │  ▼ end-of-file: closed                                                         │     │
 //!    │                                                          Closed ◄── Lingering ◄┘     │
@@ -36,6 +38,8 @@
 //!
 //! What stage 07 adds to the machine is marked "Stage 07" below: [`Reuse`], the `Idle` state
 //! and its step, the choice of persistence in `start`, and where `write` goes after a response.
+//! Stage 08 adds the `Cooking` state: the computing part of the work is done by the kitchen
+//! ([`crate::event_loop::kitchen`]), and `work` hands it over instead of computing.
 //!
 //! Everything HTTP comes from the modules the blocking stages use: [`Input`] and
 //! [`http::parse_head`] read the head, [`handler::route`] decides the answer, [`Body`] finds
@@ -50,6 +54,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use crate::clock::Utc;
+use crate::event_loop::kitchen::{Full, Kitchen, Order};
 use crate::http::body::Body;
 use crate::http::handler::{self, compute_for, peer_has_left, Route};
 use crate::http::{self, Framed, Input, Persistence, Rejection, Response, Status, Version};
@@ -97,6 +102,10 @@ pub enum State {
         by: Instant,
         reply: Reply,
     },
+    /// Stage 08: the kitchen is computing the request's `--cpu-ms`; its bell brings the
+    /// connection back (`Conn::on_cooked`). No deadline: a computation cannot be stopped, and
+    /// the bound on the kitchen's queue bounds the wait.
+    Cooking { reply: Reply },
     /// The simulated work is under way; the answer is written when the timer fires at `until`.
     Working { until: Instant, reply: Reply },
     /// Writing `out` from byte `sent` on, which must be done by `by`; then `after`. The body
@@ -125,7 +134,10 @@ impl State {
     fn in_flight(&self) -> bool {
         matches!(
             self,
-            State::Body { .. } | State::Working { .. } | State::Writing { .. }
+            State::Body { .. }
+                | State::Cooking { .. }
+                | State::Working { .. }
+                | State::Writing { .. }
         )
     }
 }
@@ -189,6 +201,8 @@ pub struct Cx<'a> {
     pub reuse: Reuse,
     /// Ctrl-C came: finish what is in progress, start nothing new, keep nothing open.
     pub draining: bool,
+    /// Stage 08: where computing goes; `None` in 06 and 07, which compute on the loop.
+    pub kitchen: Option<&'a Kitchen>,
 }
 
 /// One connection: its socket, its state and its bytes.
@@ -199,6 +213,8 @@ pub struct Conn {
     /// Unique over the whole run (the stage's accepted count), unlike the token, which a newer
     /// connection may get once this one is closed: a timer carries both.
     pub id: u64,
+    /// Its index in the table, which its events and the kitchen's orders carry.
+    pub(crate) token: usize,
     state: State,
     input: Input,
     /// Requests this connection has carried so far.
@@ -223,6 +239,7 @@ impl Conn {
             stream,
             peer,
             id,
+            token: 0,
             state: State::Head { since: now },
             input: Input::new(),
             requests: 0,
@@ -263,6 +280,7 @@ impl Conn {
             },
             State::Body { by, .. } | State::Writing { by, .. } => Some(*by),
             State::Working { until, .. } => Some(*until),
+            State::Cooking { .. } => None,
             State::Lingering {
                 until, quiet_by, ..
             } => Some((*until).min(*quiet_by)),
@@ -306,11 +324,13 @@ impl Conn {
                 } => self.body(cx, now, body, go_ahead, by, reply),
                 // The client closed its side while the work was under way: nobody waits for
                 // the answer any more (nginx's 499).
-                State::Working { reply, .. } if self.fin => {
+                // (Stage 08: the order still cooks, as nothing can stop a computation; its
+                // dish, when it comes, finds no connection of this number and is dropped.)
+                State::Working { reply, .. } | State::Cooking { reply } if self.fin => {
                     abandoned(cx, self.peer, &reply.logged);
                     Next::Go(State::Closed)
                 }
-                State::Working { .. } | State::Closed => Next::Wait(state),
+                State::Working { .. } | State::Cooking { .. } | State::Closed => Next::Wait(state),
                 State::Writing {
                     out,
                     sent,
@@ -338,6 +358,19 @@ impl Conn {
         let was_in_flight = state.in_flight();
         let next = self.expire(cx, now, state);
         self.enter(cx, was_in_flight, next);
+        self.run(cx, now)
+    }
+
+    /// Stage 08: the kitchen's bell rang with this connection's order: the computing is done,
+    /// and the waiting part of the work (`--work-ms`) comes next, or the answer.
+    pub fn on_cooked(&mut self, cx: Cx<'_>, now: Instant) -> bool {
+        if !matches!(self.state, State::Cooking { .. }) {
+            return false;
+        }
+        if let State::Cooking { reply } = std::mem::replace(&mut self.state, State::Closed) {
+            let next = self.wait_for_work(cx, now, reply);
+            self.enter(cx, true, Next::Go(next));
+        }
         self.run(cx, now)
     }
 
@@ -388,6 +421,8 @@ impl Conn {
             // Stage 07: no 408 to a client that has sent nothing since its last response.
             State::Idle { .. } => Next::Go(State::Closed),
             State::Working { reply, .. } => Next::Go(self.respond(cx, now, reply)),
+            // No deadline is set for it; a timer from an earlier state finds it waiting.
+            State::Cooking { reply } => Next::Wait(State::Cooking { reply }),
             State::Writing { .. } => {
                 bump(&cx.server.stats.timeouts);
                 cx.server.connection_error(
@@ -621,10 +656,10 @@ impl Conn {
         }
     }
 
-    /// Starts the work of a request: the computing part right now, on this thread (which
-    /// stalls every other connection: that is `--cpu-ms`'s lesson), the waiting part as a
-    /// timer. No thread sleeps.
-    fn work(&mut self, cx: Cx<'_>, now: Instant, reply: Reply) -> State {
+    /// Starts the work of a request. The computing part: in stages 06 and 07 right now, on
+    /// this thread, which stalls every other connection (that is `--cpu-ms`'s lesson); in
+    /// stage 08 handed to the kitchen. The waiting part is a timer. No thread sleeps.
+    fn work(&mut self, cx: Cx<'_>, now: Instant, mut reply: Reply) -> State {
         if reply.work.is_zero() && reply.cpu.is_zero() {
             return self.respond(cx, now, reply);
         }
@@ -633,9 +668,35 @@ impl Conn {
             abandoned(cx, self.peer, &reply.logged);
             return State::Closed;
         }
-        compute_for(reply.cpu);
+        let cpu = std::mem::take(&mut reply.cpu);
+        if let (Some(kitchen), false) = (cx.kitchen, cpu.is_zero()) {
+            let order = Order {
+                token: self.token,
+                id: self.id,
+            };
+            return match kitchen.cook(order, cpu) {
+                Ok(()) => State::Cooking { reply },
+                Err(Full) => {
+                    let Logged { line, started, .. } = reply.logged;
+                    let busy = Response::text(
+                        Status::ServiceUnavailable,
+                        "503 Service Unavailable: the kitchen is full; try again in a second\n",
+                    );
+                    self.respond(cx, now, self::reply(busy, line, started, false))
+                }
+            };
+        }
+        compute_for(cpu);
+        self.wait_for_work(cx, Instant::now(), reply)
+    }
+
+    /// The waiting part of the work (`--work-ms`): a timer, or the answer if there is none.
+    fn wait_for_work(&mut self, cx: Cx<'_>, now: Instant, reply: Reply) -> State {
+        if reply.work.is_zero() {
+            return self.respond(cx, now, reply);
+        }
         State::Working {
-            until: Instant::now() + reply.work,
+            until: now + reply.work,
             reply,
         }
     }

@@ -30,6 +30,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::event_loop::conn::{Conn, Cx, Reuse};
+use crate::event_loop::kitchen::Kitchen;
 use crate::event_loop::slab::Slab;
 use crate::event_loop::timers::Timers;
 use crate::listener::AcceptBackoff;
@@ -61,6 +62,8 @@ struct Around {
     reuse: Reuse,
     /// Ctrl-C came: finish what is in progress, keep nothing open.
     draining: bool,
+    /// Stage 08: where computing goes.
+    kitchen: Option<Kitchen>,
 }
 
 impl Around {
@@ -69,6 +72,7 @@ impl Around {
             server: &self.server,
             reuse: self.reuse,
             draining: self.draining,
+            kitchen: self.kitchen.as_ref(),
         }
     }
 }
@@ -82,6 +86,7 @@ impl Connections {
                 server: Arc::clone(server),
                 reuse,
                 draining: false,
+                kitchen: None,
             },
             slab: Slab::new(),
             timers: Timers::new(),
@@ -90,6 +95,12 @@ impl Connections {
             backoff: AcceptBackoff::new(),
             accept_paused_until: None,
         }
+    }
+
+    /// Stage 08: computing goes to `kitchen` instead of being done on the loop.
+    pub fn with_kitchen(mut self, kitchen: Kitchen) -> Connections {
+        self.around.kitchen = Some(kitchen);
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -138,6 +149,7 @@ impl Connections {
         let Some(conn) = self.slab.get_mut(token) else {
             return;
         };
+        conn.token = token;
         // Readable and writable, once for the connection's whole life: with edge-triggered
         // events, an interest that is always there costs nothing until something changes.
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -197,6 +209,24 @@ impl Connections {
                 conn.run(cx, now)
             };
             self.settle(token, more);
+        }
+    }
+
+    /// Stage 08: the kitchen's bell rang. Takes every dish that is ready and moves its
+    /// connection on. A dish for a connection that has left, or whose token now belongs to a
+    /// newer connection, finds no connection of its number, and is dropped.
+    pub fn serve_cooked(&mut self) {
+        let now = Instant::now();
+        while let Some(order) = self.around.kitchen.as_ref().and_then(Kitchen::next_ready) {
+            let cx = self.around.cx();
+            let Some(conn) = self.slab.get_mut(order.token) else {
+                continue;
+            };
+            if conn.id != order.id {
+                continue;
+            }
+            let more = conn.on_cooked(cx, now);
+            self.settle(order.token, more);
         }
     }
 
@@ -292,6 +322,7 @@ impl Connections {
                 self.ready(event);
             }
             self.fire_timers();
+            self.serve_cooked();
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The event loop's parts (stages 06 and 07): one thread, many non-blocking sockets.
+//! The event loop's parts (stages 06-08): one thread, many non-blocking sockets.
 //!
 //! | module | what it does | chapter |
 //! |---|---|---|
@@ -6,8 +6,10 @@
 //! | [`connections`] | every connection by token, their timers, the bound, the end at Ctrl-C | 6 |
 //! | [`slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |
 //! | [`timers`] | the deadlines, in a heap; the poll's timeout is the earliest | 6 |
+//! | [`kitchen`] | a rayon pool that computes off the loop, and the bell that brings results back | 8 |
 
 pub mod conn;
 pub mod connections;
+pub mod kitchen;
 pub mod slab;
 pub mod timers;

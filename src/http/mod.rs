@@ -46,6 +46,7 @@
 //! | `Expect: 100-continue` in HTTP/1.0, or another expectation | ignored | 9110 §10.1.1 |
 //! | method unknown | 501 | 9110 §9.1 |
 //! | method known but not GET or HEAD | 405 with `Allow: GET, HEAD` | 9110 §15.5.6 |
+//! | stage 08: the request computes, and `--cpu-queue` orders already wait for the kitchen | 503 with `Retry-After: 1`, then closed | 9110 §15.6.4, §10.2.3 |
 //! | a response that may be kept by caches (`/stats` changes with every request) | `Cache-Control: no-store` | 9111 §5.2.2.5 |
 //!
 //! Persistent connections (stage 07; stages 01-06 close after every response, and say so):
@@ -244,6 +245,7 @@ pub enum Status {
     UriTooLong,
     HeaderFieldsTooLarge,
     NotImplemented,
+    ServiceUnavailable,
     VersionNotSupported,
 }
 
@@ -259,6 +261,7 @@ impl Status {
             Status::UriTooLong => 414,
             Status::HeaderFieldsTooLarge => 431,
             Status::NotImplemented => 501,
+            Status::ServiceUnavailable => 503,
             Status::VersionNotSupported => 505,
         }
     }
@@ -274,6 +277,7 @@ impl Status {
             Status::UriTooLong => "URI Too Long",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
+            Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
         }
     }
@@ -898,6 +902,10 @@ impl Response {
         }
         if status == Status::MethodNotAllowed {
             head.push_str("Allow: GET, HEAD\r\n");
+        }
+        // Stage 08's kitchen is full: worth asking again in a second, not at once.
+        if status == Status::ServiceUnavailable {
+            head.push_str("Retry-After: 1\r\n");
         }
         head.push_str("\r\n");
         Framed {

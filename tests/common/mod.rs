@@ -27,6 +27,7 @@ pub const ALL_STAGES: &[(&str, &str)] = &[
     ("05_timeouts", env!("CARGO_BIN_EXE_05_timeouts")),
     ("06_event_loop", env!("CARGO_BIN_EXE_06_event_loop")),
     ("07_keep_alive", env!("CARGO_BIN_EXE_07_keep_alive")),
+    ("08_cpu_pool", env!("CARGO_BIN_EXE_08_cpu_pool")),
 ];
 
 /// A request for `/` that asks the server to close after its response, so that a client can

@@ -1,0 +1,114 @@
+//! Stage 08's kitchen: work that computes leaves the event loop.
+//!
+//! An event loop must never compute for long: while it does, every other connection waits
+//! (chapter 6 measures it with `--cpu-ms`). So the loop hands each order that computes to the
+//! kitchen, a rayon pool of `--cpu-threads` cooks, and goes on serving. A cook computes the
+//! order, puts the finished dish on the pass (a channel) and rings the bell (the loop's
+//! `mio::Waker`). The bell wakes the loop's `poll`, and the loop takes every dish that is
+//! ready and moves its connection on to writing. Node's libuv work queue, nginx's thread
+//! pools and tokio's `spawn_blocking` are this idea.
+//!
+//! What is shared, and why it is safe: the pool (rayon's, built for it), the pass (an `mpsc`
+//! channel: many cooks send, the loop alone receives), the bell (a `Waker`, made to be rung
+//! from any thread), and the kitchen's gauges in the server's stats (atomics). A connection is
+//! never shared: a cook knows only its token and its number, and the loop alone touches it.
+//!
+//! The kitchen is bounded like every queue in this book: at most `--cpu-queue` orders wait for
+//! a cook. Past that the loop answers `503 Service Unavailable` with `Retry-After` at once,
+//! rather than let the queue, and every client's wait, grow without limit.
+//!
+//! Introduced in chapter 8 (`docs/08-cpu-pool.md`).
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::Waker;
+
+use crate::http::handler::compute_for;
+use crate::logging;
+use crate::server::{Server, StartError};
+use crate::stats::bump;
+
+/// An order, and the dish that comes back for it: which connection it is for. The token alone
+/// is not enough: the connection may leave while its order cooks and its token go to a newer
+/// connection; the number says whose it is (the same rule as the timers').
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub token: usize,
+    pub id: u64,
+}
+
+/// The kitchen is full: `--cpu-queue` orders are already waiting for a cook.
+#[derive(Debug)]
+pub struct Full;
+
+/// A pool of cooks, the pass where they put finished dishes, and the bell they ring.
+#[derive(Debug)]
+pub struct Kitchen {
+    cooks: rayon::ThreadPool,
+    /// The most orders that may wait for a cook (`--cpu-queue`).
+    queue: usize,
+    server: Arc<Server>,
+    /// The pass: cooks send finished orders on it...
+    pass: Sender<Order>,
+    /// ... and the loop takes them off it.
+    ready: Receiver<Order>,
+    /// Wakes the loop's `poll` (the same waker Ctrl-C rings).
+    bell: Arc<Waker>,
+}
+
+impl Kitchen {
+    /// Starts `--cpu-threads` cooks. A thread that cannot be started is a start-up error.
+    pub fn open(server: &Arc<Server>, bell: Arc<Waker>) -> Result<Kitchen, StartError> {
+        let cooks = rayon::ThreadPoolBuilder::new()
+            .num_threads(server.config.cpu_threads)
+            .thread_name(|i| format!("cook-{i}"))
+            .build()
+            .map_err(StartError::Pool)?;
+        let (pass, ready) = mpsc::channel();
+        Ok(Kitchen {
+            cooks,
+            queue: server.config.cpu_queue,
+            server: Arc::clone(server),
+            pass,
+            ready,
+            bell,
+        })
+    }
+
+    /// Hands an order to the kitchen: `cpu` of computing for the connection in `order`. A
+    /// cook computes it on a thread of the pool, puts it on the pass and rings the bell; the
+    /// loop does not wait for any of that. Refused when `--cpu-queue` orders already wait.
+    pub fn cook(&self, order: Order, cpu: Duration) -> Result<(), Full> {
+        let stats = &self.server.stats;
+        // Only the loop adds orders, and cooks only take them away: the bound holds.
+        if stats.kitchen_queued.current() >= self.queue {
+            bump(&stats.kitchen_full);
+            return Err(Full);
+        }
+        stats.kitchen_queued.up();
+        let server = Arc::clone(&self.server);
+        let pass = self.pass.clone();
+        let bell = Arc::clone(&self.bell);
+        self.cooks.spawn(move || {
+            server.stats.kitchen_queued.down();
+            {
+                let _cooking = server.stats.kitchen_cooking.enter();
+                compute_for(cpu);
+            }
+            // The loop may be gone (its drain is over): then nobody takes the dish.
+            if pass.send(order).is_ok() {
+                if let Err(e) = bell.wake() {
+                    logging::warn(format_args!("a cook could not ring the bell: {e}"));
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// The next dish on the pass, if one is ready; never waits.
+    pub fn next_ready(&self) -> Option<Order> {
+        self.ready.try_recv().ok()
+    }
+}
