@@ -38,6 +38,24 @@ impl Gauge {
         self.peak.fetch_max(now, Ordering::Relaxed);
     }
 
+    /// Goes up by one unless it is already at `limit`; whether it went up. Safe when several
+    /// threads add at once (stage 09's loops share the kitchen's queue): the check and the
+    /// add are one atomic step, so the limit holds exactly.
+    pub fn try_up(&self, limit: usize) -> bool {
+        let added = self
+            .current
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                (now < limit).then_some(now + 1)
+            });
+        match added {
+            Ok(before) => {
+                self.peak.fetch_max(before + 1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     pub fn down(&self) {
         self.current.fetch_sub(1, Ordering::Relaxed);
     }
@@ -195,6 +213,27 @@ mod tests {
         }
         let _c = gauge.enter();
         assert_eq!((gauge.current(), gauge.peak()), (1, 2));
+    }
+
+    /// Eight threads adding to a gauge bounded at 100, ten thousand tries each: it stops at
+    /// exactly 100, never past it, and its peak says so.
+    #[test]
+    fn try_up_never_passes_its_limit_when_threads_race() {
+        let gauge = Gauge::default();
+        let added = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..10_000 {
+                        if gauge.try_up(100) {
+                            added.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(added.into_inner(), 100);
+        assert_eq!((gauge.current(), gauge.peak()), (100, 100));
     }
 
     #[test]

@@ -137,9 +137,9 @@ fn main() -> Result<ExitCode, StartError> {
         max_requests: config.max_requests,
     };
     let server = Server::start_event_loop(STAGE, config, local, Arc::clone(&waker))?;
-    // The kitchen: its cooks compute, and ring the waker when an order is done.
-    let kitchen = Kitchen::open(&server, waker)?;
-    let mut conns = Connections::new(&server, reuse).with_kitchen(kitchen);
+    // The kitchen: its cooks compute, and ring this loop's waker when an order is done.
+    let kitchen = Kitchen::open(&server)?;
+    let mut conns = Connections::new(&server, reuse).with_kitchen(kitchen.hatch(waker));
     server.announce();
 
     let mut events = Events::with_capacity(1024);

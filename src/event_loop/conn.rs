@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use crate::clock::Utc;
-use crate::event_loop::kitchen::{Full, Kitchen, Order};
+use crate::event_loop::kitchen::{Full, Hatch, Order};
 use crate::http::body::Body;
 use crate::http::handler::{self, compute_for, peer_has_left, Route};
 use crate::http::{self, Framed, Input, Persistence, Rejection, Response, Status, Version};
@@ -202,7 +202,7 @@ pub struct Cx<'a> {
     /// Ctrl-C came: finish what is in progress, start nothing new, keep nothing open.
     pub draining: bool,
     /// Stage 08: where computing goes; `None` in 06 and 07, which compute on the loop.
-    pub kitchen: Option<&'a Kitchen>,
+    pub kitchen: Option<&'a Hatch>,
 }
 
 /// One connection: its socket, its state and its bytes.

@@ -30,7 +30,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::event_loop::conn::{Conn, Cx, Reuse};
-use crate::event_loop::kitchen::Kitchen;
+use crate::event_loop::kitchen::Hatch;
 use crate::event_loop::slab::Slab;
 use crate::event_loop::timers::Timers;
 use crate::listener::AcceptBackoff;
@@ -62,8 +62,8 @@ struct Around {
     reuse: Reuse,
     /// Ctrl-C came: finish what is in progress, keep nothing open.
     draining: bool,
-    /// Stage 08: where computing goes.
-    kitchen: Option<Kitchen>,
+    /// Stage 08: where computing goes, and where it comes back.
+    kitchen: Option<Hatch>,
 }
 
 impl Around {
@@ -97,9 +97,10 @@ impl Connections {
         }
     }
 
-    /// Stage 08: computing goes to `kitchen` instead of being done on the loop.
-    pub fn with_kitchen(mut self, kitchen: Kitchen) -> Connections {
-        self.around.kitchen = Some(kitchen);
+    /// Stage 08: computing goes to the kitchen through `hatch` instead of being done on the
+    /// loop.
+    pub fn with_kitchen(mut self, hatch: Hatch) -> Connections {
+        self.around.kitchen = Some(hatch);
         self
     }
 
@@ -217,7 +218,7 @@ impl Connections {
     /// newer connection, finds no connection of its number, and is dropped.
     pub fn serve_cooked(&mut self) {
         let now = Instant::now();
-        while let Some(order) = self.around.kitchen.as_ref().and_then(Kitchen::next_ready) {
+        while let Some(order) = self.around.kitchen.as_ref().and_then(Hatch::next_ready) {
             let cx = self.around.cx();
             let Some(conn) = self.slab.get_mut(order.token) else {
                 continue;

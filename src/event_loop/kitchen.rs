@@ -3,15 +3,19 @@
 //! An event loop must never compute for long: while it does, every other connection waits
 //! (chapter 6 measures it with `--cpu-ms`). So the loop hands each order that computes to the
 //! kitchen, a rayon pool of `--cpu-threads` cooks, and goes on serving. A cook computes the
-//! order, puts the finished dish on the pass (a channel) and rings the bell (the loop's
+//! order, puts the finished dish on the loop's pass (a channel) and rings its bell (the loop's
 //! `mio::Waker`). The bell wakes the loop's `poll`, and the loop takes every dish that is
 //! ready and moves its connection on to writing. Node's libuv work queue, nginx's thread
 //! pools and tokio's `spawn_blocking` are this idea.
 //!
-//! What is shared, and why it is safe: the pool (rayon's, built for it), the pass (an `mpsc`
-//! channel: many cooks send, the loop alone receives), the bell (a `Waker`, made to be rung
+//! A [`Kitchen`] is the cooks; a [`Hatch`] is one loop's window onto them: its pass and its
+//! bell. Stage 08 has one loop and one hatch; stage 09 shares one kitchen among its loops,
+//! each with a hatch of its own, so a dish goes back to the loop that ordered it.
+//!
+//! What is shared, and why it is safe: the pool (rayon's, built for it), a pass (an `mpsc`
+//! channel: many cooks send, its loop alone receives), a bell (a `Waker`, made to be rung
 //! from any thread), and the kitchen's gauges in the server's stats (atomics). A connection is
-//! never shared: a cook knows only its token and its number, and the loop alone touches it.
+//! never shared: a cook knows only its token and its number, and its loop alone touches it.
 //!
 //! The kitchen is bounded like every queue in this book: at most `--cpu-queue` orders wait for
 //! a cook. Past that the loop answers `503 Service Unavailable` with `Retry-After` at once,
@@ -43,13 +47,47 @@ pub struct Order {
 #[derive(Debug)]
 pub struct Full;
 
-/// A pool of cooks, the pass where they put finished dishes, and the bell they ring.
+/// The cooks: a pool of `--cpu-threads` threads, shared by every loop of the process.
 #[derive(Debug)]
 pub struct Kitchen {
     cooks: rayon::ThreadPool,
     /// The most orders that may wait for a cook (`--cpu-queue`).
     queue: usize,
     server: Arc<Server>,
+}
+
+impl Kitchen {
+    /// Starts `--cpu-threads` cooks. A thread that cannot be started is a start-up error.
+    pub fn open(server: &Arc<Server>) -> Result<Arc<Kitchen>, StartError> {
+        let cooks = rayon::ThreadPoolBuilder::new()
+            .num_threads(server.config.cpu_threads)
+            .thread_name(|i| format!("cook-{i}"))
+            .build()
+            .map_err(StartError::Pool)?;
+        Ok(Arc::new(Kitchen {
+            cooks,
+            queue: server.config.cpu_queue,
+            server: Arc::clone(server),
+        }))
+    }
+
+    /// A window onto the kitchen for one loop: dishes come back on its pass, and `bell`, the
+    /// loop's waker, is rung for each.
+    pub fn hatch(self: &Arc<Kitchen>, bell: Arc<Waker>) -> Hatch {
+        let (pass, ready) = mpsc::channel();
+        Hatch {
+            kitchen: Arc::clone(self),
+            pass,
+            ready,
+            bell,
+        }
+    }
+}
+
+/// One loop's window onto the kitchen: where its orders go in and its dishes come out.
+#[derive(Debug)]
+pub struct Hatch {
+    kitchen: Arc<Kitchen>,
     /// The pass: cooks send finished orders on it...
     pass: Sender<Order>,
     /// ... and the loop takes them off it.
@@ -58,40 +96,20 @@ pub struct Kitchen {
     bell: Arc<Waker>,
 }
 
-impl Kitchen {
-    /// Starts `--cpu-threads` cooks. A thread that cannot be started is a start-up error.
-    pub fn open(server: &Arc<Server>, bell: Arc<Waker>) -> Result<Kitchen, StartError> {
-        let cooks = rayon::ThreadPoolBuilder::new()
-            .num_threads(server.config.cpu_threads)
-            .thread_name(|i| format!("cook-{i}"))
-            .build()
-            .map_err(StartError::Pool)?;
-        let (pass, ready) = mpsc::channel();
-        Ok(Kitchen {
-            cooks,
-            queue: server.config.cpu_queue,
-            server: Arc::clone(server),
-            pass,
-            ready,
-            bell,
-        })
-    }
-
+impl Hatch {
     /// Hands an order to the kitchen: `cpu` of computing for the connection in `order`. A
     /// cook computes it on a thread of the pool, puts it on the pass and rings the bell; the
     /// loop does not wait for any of that. Refused when `--cpu-queue` orders already wait.
     pub fn cook(&self, order: Order, cpu: Duration) -> Result<(), Full> {
-        let stats = &self.server.stats;
-        // Only the loop adds orders, and cooks only take them away: the bound holds.
-        if stats.kitchen_queued.current() >= self.queue {
+        let stats = &self.kitchen.server.stats;
+        if !stats.kitchen_queued.try_up(self.kitchen.queue) {
             bump(&stats.kitchen_full);
             return Err(Full);
         }
-        stats.kitchen_queued.up();
-        let server = Arc::clone(&self.server);
+        let server = Arc::clone(&self.kitchen.server);
         let pass = self.pass.clone();
         let bell = Arc::clone(&self.bell);
-        self.cooks.spawn(move || {
+        self.kitchen.cooks.spawn(move || {
             server.stats.kitchen_queued.down();
             {
                 let _cooking = server.stats.kitchen_cooking.enter();
