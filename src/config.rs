@@ -37,6 +37,8 @@ pub enum Flag {
     KeepAlive,
     /// `--cpu-threads N` and `--cpu-queue Q`: stage 08's kitchen, the pool that computes.
     Kitchen,
+    /// `--loops N`: stage 09's event loops, one per core.
+    Loops,
 }
 
 /// Everything a stage can be told on its command line, as the library reads it.
@@ -79,6 +81,8 @@ pub struct Config {
     pub cpu_threads: usize,
     /// Stage 08: the most orders that may wait for a free cook.
     pub cpu_queue: usize,
+    /// Stage 09: how many event loops run, each on a thread of its own (0: one, on `main`).
+    pub loops: usize,
     /// The stage-only flags this stage has (used by `/stats` and the summary).
     pub extra: &'static [Flag],
 }
@@ -172,6 +176,7 @@ impl Common {
             max_requests: 0,
             cpu_threads: 0,
             cpu_queue: 0,
+            loops: 0,
             extra,
         }
     }

@@ -27,12 +27,37 @@ use crate::logging;
 /// `socket()`, `bind()` and `listen(backlog)`: a listening socket, as `TcpListener::bind`
 /// makes, with the backlog we choose. The kernel caps it at `net.core.somaxconn`.
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    open(addr, backlog, false)
+}
+
+/// Stage 09: one listening socket per loop, all on one address, each with `SO_REUSEPORT`. The
+/// kernel gives each new connection to one of them, chosen by a hash of the connection's
+/// addresses and ports, so each loop accepts from its own queue and wakes only for its own
+/// clients. The first socket picks the port (when `addr` asks for port 0); the others join it.
+/// Only Linux spreads connections this way: macOS and the BSDs give them all to one socket.
+pub fn bind_per_loop(addr: SocketAddr, backlog: u32, loops: usize) -> io::Result<Vec<TcpListener>> {
+    let first = open(addr, backlog, true)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..loops {
+        listeners.push(open(addr, backlog, true)?);
+    }
+    Ok(listeners)
+}
+
+fn open(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // As std does on Unix: a restarted stage can bind its port again at once, even while
     // connections of the previous run linger in TIME_WAIT.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
     socket.bind(&addr.into())?;
     // The flag's range (1..=65535) fits an i32.
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;

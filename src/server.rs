@@ -57,6 +57,8 @@ pub enum StartError {
     Pool(rayon::ThreadPoolBuildError),
     /// The event loop's poller could not be created or could not take the listener (06, 07).
     Poll(io::Error),
+    /// A loop's thread could not be started (stage 09).
+    Thread(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -72,6 +74,7 @@ impl fmt::Display for StartError {
             StartError::Signals(e) => write!(f, "cannot install the Ctrl-C handler: {e}"),
             StartError::Pool(e) => write!(f, "cannot start the worker threads: {e}"),
             StartError::Poll(e) => write!(f, "cannot set up the event loop: {e}"),
+            StartError::Thread(e) => write!(f, "cannot start an event loop's thread: {e}"),
         }
     }
 }
@@ -97,7 +100,7 @@ impl Server {
         Server::start_waking(stage, config, local, Wake::close(door))
     }
 
-    /// The same for an event loop (06, 07): on Ctrl-C, `waker` wakes its poll, and the loop
+    /// The same for an event loop (06-08): on Ctrl-C, `waker` wakes its poll, and the loop
     /// closes the listener itself.
     pub fn start_event_loop(
         stage: &'static str,
@@ -106,6 +109,16 @@ impl Server {
         waker: impl Into<Arc<mio::Waker>>,
     ) -> Result<Arc<Server>, StartError> {
         Server::start_waking(stage, config, local, Wake::Poll(waker.into()))
+    }
+
+    /// The same for several event loops (stage 09): on Ctrl-C every loop's waker is rung.
+    pub fn start_event_loops(
+        stage: &'static str,
+        config: Config,
+        local: SocketAddr,
+        wakers: Vec<Arc<mio::Waker>>,
+    ) -> Result<Arc<Server>, StartError> {
+        Server::start_waking(stage, config, local, Wake::Polls(wakers))
     }
 
     fn start_waking(
@@ -120,10 +133,11 @@ impl Server {
             .take(config.body_bytes)
             .collect::<String>()
             .into();
+        let stats = Stats::for_loops(config.loops);
         let server = Arc::new(Server {
             stage,
             config,
-            stats: Stats::default(),
+            stats,
             local,
             stopping: AtomicBool::new(false),
             stop_requested: Mutex::new(None),

@@ -50,6 +50,8 @@ pub(crate) enum Wake {
     Close(Mutex<Option<TcpListener>>),
     /// An event loop: wake its poll. Shared: stage 08's kitchen rings the same waker.
     Poll(Arc<mio::Waker>),
+    /// Stage 09's loops: wake every one of them.
+    Polls(Vec<Arc<mio::Waker>>),
 }
 
 impl Wake {
@@ -138,13 +140,16 @@ fn wake(server: &Server) {
                 ));
             }
         }
-        Wake::Poll(waker) => {
-            if let Err(e) = waker.wake() {
-                logging::warn(format_args!(
-                    "could not wake the event loop ({e}); the watchdog will end the process"
-                ));
-            }
-        }
+        Wake::Poll(waker) => wake_loop(waker),
+        Wake::Polls(wakers) => wakers.iter().for_each(|waker| wake_loop(waker)),
+    }
+}
+
+fn wake_loop(waker: &mio::Waker) {
+    if let Err(e) = waker.wake() {
+        logging::warn(format_args!(
+            "could not wake an event loop ({e}); the watchdog will end the process"
+        ));
     }
 }
 

@@ -69,6 +69,21 @@ impl Gauge {
     }
 }
 
+/// Stage 09: one loop's share of the counters, so that `/stats` shows how the kernel spread
+/// the clients among the loops.
+#[derive(Debug, Default)]
+pub struct LoopStats {
+    /// Connections this loop accepted.
+    pub accepted: AtomicU64,
+    /// Connections this loop holds now, and at most.
+    pub connections_open: Gauge,
+    /// Request heads this loop read.
+    pub requests: AtomicU64,
+    /// Times this loop was told clients were waiting and found none to accept: another loop
+    /// had taken them (the thundering herd of one listener shared by every loop).
+    pub accept_misses: AtomicU64,
+}
+
 /// Holds a [`Gauge`] up by one while it lives.
 #[derive(Debug)]
 pub struct GaugeGuard<'a>(&'a Gauge);
@@ -107,6 +122,8 @@ pub struct Stats {
     pub kitchen_cooking: Gauge,
     /// Stage 08: orders refused because `--cpu-queue` orders were already waiting (503).
     pub kitchen_full: AtomicU64,
+    /// Stage 09: each loop's own counters; empty in the other stages.
+    pub loops: Vec<LoopStats>,
     /// Accepted and not yet closed: includes connections waiting in a queue.
     pub connections_open: Gauge,
     /// Being handled by a thread right now: the number of baristas at work.
@@ -128,6 +145,7 @@ impl Default for Stats {
             kitchen_queued: Gauge::default(),
             kitchen_cooking: Gauge::default(),
             kitchen_full: AtomicU64::new(0),
+            loops: Vec::new(),
             connections_open: Gauge::default(),
             in_flight: Gauge::default(),
         }
@@ -145,6 +163,14 @@ pub fn load(counter: &AtomicU64) -> u64 {
 }
 
 impl Stats {
+    /// Counters for a server of `loops` event loops (stage 09), or of one (0).
+    pub fn for_loops(loops: usize) -> Stats {
+        Stats {
+            loops: (0..loops).map(|_| LoopStats::default()).collect(),
+            ..Stats::default()
+        }
+    }
+
     pub fn uptime(&self) -> std::time::Duration {
         self.started.elapsed()
     }
@@ -192,6 +218,17 @@ impl Stats {
                 self.kitchen_cooking.current(),
                 self.kitchen_cooking.peak(),
                 load(&self.kitchen_full)
+            );
+        }
+        for (i, lane) in self.loops.iter().enumerate() {
+            let _ = write!(
+                json,
+                ",\"loop_{i}_accepted\":{},\"loop_{i}_connections_open\":{},\
+                 \"loop_{i}_requests\":{},\"loop_{i}_accept_misses\":{}",
+                load(&lane.accepted),
+                lane.connections_open.current(),
+                load(&lane.requests),
+                load(&lane.accept_misses),
             );
         }
         json.push_str("}\n");

@@ -332,6 +332,23 @@ fn stage07_survives_clients_that_leave_early_reset_or_half_close() {
     );
 }
 
+/// Stage 09: the same, on two loops.
+#[test]
+fn stage09_survives_clients_that_leave_early_reset_or_half_close() {
+    run_cases(
+        env!("CARGO_BIN_EXE_09_loop_per_core"),
+        &[
+            "--header-timeout-ms",
+            "30000",
+            "--cpu-ms",
+            "20",
+            "--loops",
+            "2",
+        ],
+        Model::EventLoop,
+    );
+}
+
 /// Stage 08: the same, with the work computed by the kitchen, so that clients leave while
 /// their order cooks.
 #[test]

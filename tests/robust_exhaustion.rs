@@ -354,6 +354,12 @@ fn stage08_survives_1500_clients_at_once() {
     survives_a_burst(env!("CARGO_BIN_EXE_08_cpu_pool"));
 }
 
+/// Stage 09 likewise, on every loop.
+#[test]
+fn stage09_survives_1500_clients_at_once() {
+    survives_a_burst(env!("CARGO_BIN_EXE_09_loop_per_core"));
+}
+
 /// Out of descriptors on the event loop: stage 06 under `ulimit -n 64` (soft and hard) with
 /// 100 idle clients. It cannot raise its limit, says so at start, and holds only what the
 /// limit allows (64 less its reserve); the rest wait in the backlog. While saturated the loop

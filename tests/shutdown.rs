@@ -53,7 +53,7 @@ fn ctrl_c_finishes_the_request_in_progress_then_exits_0() {
 
 /// The flags that make each blocking stage serve one client at a time, so that a second one
 /// waits in the kernel's backlog.
-const ONE_AT_A_TIME: [(&str, &[&str]); 7] = [
+const ONE_AT_A_TIME: [(&str, &[&str]); 8] = [
     (env!("CARGO_BIN_EXE_01_single"), &[]),
     (env!("CARGO_BIN_EXE_03_semaphore"), &["--max-conns", "1"]),
     (
@@ -67,6 +67,10 @@ const ONE_AT_A_TIME: [(&str, &[&str]); 7] = [
     (env!("CARGO_BIN_EXE_06_event_loop"), &["--max-conns", "1"]),
     (env!("CARGO_BIN_EXE_07_keep_alive"), &["--max-conns", "1"]),
     (env!("CARGO_BIN_EXE_08_cpu_pool"), &["--max-conns", "1"]),
+    (
+        env!("CARGO_BIN_EXE_09_loop_per_core"),
+        &["--max-conns", "1", "--loops", "1"],
+    ),
 ];
 
 /// A client still waiting in the backlog when Ctrl-C comes is reset at once: nobody had
@@ -215,15 +219,8 @@ fn a_second_signal_ends_the_process_as_ctrl_c_would() {
 #[test]
 fn the_signal_thread_is_named_ctrl_c() {
     let stage = Stage::start(env!("CARGO_BIN_EXE_01_single"), &["--work-ms", "0"]);
-    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", stage.pid()))
-        .unwrap()
-        .map(|task| {
-            let comm = task.unwrap().path().join("comm");
-            std::fs::read_to_string(comm).unwrap().trim().to_owned()
-        })
-        .collect();
-    names.sort();
-    assert_eq!(names, ["01_single", "ctrl-c"]);
+    let expected = ["01_single", "ctrl-c"];
+    assert_eq!(stage.thread_names(&expected), expected);
 }
 
 /// Thirty connections that open and close without a byte do not disturb a stage: no error is

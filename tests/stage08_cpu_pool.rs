@@ -177,13 +177,6 @@ fn the_kitchen_is_exactly_its_cooks() {
         assert_eq!(client.join().unwrap().0.status, 200);
     }
     assert_eq!(stage.threads(), 5);
-    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", stage.pid()))
-        .unwrap()
-        .map(|task| {
-            let path = task.unwrap().path().join("comm");
-            std::fs::read_to_string(path).unwrap().trim().to_string()
-        })
-        .filter(|name| name.starts_with("cook-"))
-        .collect();
-    assert_eq!(names.len(), 3, "{names:?}");
+    let expected = ["08_cpu_pool", "cook-0", "cook-1", "cook-2", "ctrl-c"];
+    assert_eq!(stage.thread_names(&expected), expected);
 }

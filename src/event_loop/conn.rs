@@ -60,7 +60,7 @@ use crate::http::handler::{self, compute_for, peer_has_left, Route};
 use crate::http::{self, Framed, Input, Persistence, Rejection, Response, Status, Version};
 use crate::logging;
 use crate::server::Server;
-use crate::stats::bump;
+use crate::stats::{bump, LoopStats};
 
 /// After answering a request whose bytes we did not all read, keep reading and throwing away
 /// what the client still sends for at most this long, so it reads our answer, not a reset...
@@ -203,6 +203,8 @@ pub struct Cx<'a> {
     pub draining: bool,
     /// Stage 08: where computing goes; `None` in 06 and 07, which compute on the loop.
     pub kitchen: Option<&'a Hatch>,
+    /// Stage 09: this loop's own counters; `None` with a single loop.
+    pub lane: Option<&'a LoopStats>,
 }
 
 /// One connection: its socket, its state and its bytes.
@@ -543,6 +545,9 @@ impl Conn {
     fn start(&mut self, cx: Cx<'_>, now: Instant, since: Instant, head_len: usize) -> State {
         let server = cx.server;
         bump(&server.stats.requests);
+        if let Some(lane) = cx.lane {
+            bump(&lane.requests);
+        }
         if self.requests > 0 {
             bump(&server.stats.keep_alive_reuses);
         }

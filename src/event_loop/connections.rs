@@ -64,6 +64,8 @@ struct Around {
     draining: bool,
     /// Stage 08: where computing goes, and where it comes back.
     kitchen: Option<Hatch>,
+    /// Stage 09: which of the server's loops this is.
+    lane: Option<usize>,
 }
 
 impl Around {
@@ -73,6 +75,7 @@ impl Around {
             reuse: self.reuse,
             draining: self.draining,
             kitchen: self.kitchen.as_ref(),
+            lane: self.lane.and_then(|i| self.server.stats.loops.get(i)),
         }
     }
 }
@@ -87,6 +90,7 @@ impl Connections {
                 reuse,
                 draining: false,
                 kitchen: None,
+                lane: None,
             },
             slab: Slab::new(),
             timers: Timers::new(),
@@ -102,6 +106,25 @@ impl Connections {
     pub fn with_kitchen(mut self, hatch: Hatch) -> Connections {
         self.around.kitchen = Some(hatch);
         self
+    }
+
+    /// Stage 09: this table is loop number `lane` of the server's `--loops`: it holds at most
+    /// its share of `--max-conns`, and counts what it does in that loop's figures. A loop
+    /// bounds only its own connections, since the loops never wait for one another: a loop at
+    /// its share leaves its clients in its own listener's backlog, as stage 06 does.
+    pub fn on_loop(mut self, lane: usize) -> Connections {
+        let loops = self.around.server.config.loops.max(1);
+        self.max = (self.max / loops).max(1);
+        self.around.lane = Some(lane);
+        self
+    }
+
+    /// Stage 09: the loop was told clients were waiting, and found none: another loop took
+    /// them (only with one listener shared by every loop).
+    pub fn accept_missed(&self) {
+        if let Some(lane) = self.around.cx().lane {
+            bump(&lane.accept_misses);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -160,6 +183,10 @@ impl Connections {
             self.slab.remove(token);
             cx.server.closed();
             return;
+        }
+        if let Some(lane) = cx.lane {
+            bump(&lane.accepted);
+            lane.connections_open.up();
         }
         let more = conn.run(cx, now);
         self.settle(token, more);
@@ -272,6 +299,9 @@ impl Connections {
             // Dropping the socket closes it, which also takes it off the poller's list.
             self.slab.remove(token);
             cx.server.closed();
+            if let Some(lane) = cx.lane {
+                lane.connections_open.down();
+            }
             return;
         }
         let next = if more {

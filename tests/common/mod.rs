@@ -28,6 +28,7 @@ pub const ALL_STAGES: &[(&str, &str)] = &[
     ("06_event_loop", env!("CARGO_BIN_EXE_06_event_loop")),
     ("07_keep_alive", env!("CARGO_BIN_EXE_07_keep_alive")),
     ("08_cpu_pool", env!("CARGO_BIN_EXE_08_cpu_pool")),
+    ("09_loop_per_core", env!("CARGO_BIN_EXE_09_loop_per_core")),
 ];
 
 /// A request for `/` that asks the server to close after its response, so that a client can
@@ -157,6 +158,30 @@ impl Stage {
         std::fs::read_dir(format!("/proc/{}/task", self.pid()))
             .map(|d| d.count())
             .unwrap_or(0)
+    }
+
+    /// The names of the server's threads, sorted (Linux: /proc/PID/task/*/comm), once they
+    /// are `expected`, or as they are after [`PATIENCE`]: a new thread names itself only
+    /// after it has started, so right after start-up a name may still be the program's.
+    pub fn thread_names(&self, expected: &[&str]) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+                .map(|tasks| {
+                    tasks
+                        .filter_map(|task| {
+                            let comm = task.ok()?.path().join("comm");
+                            Some(std::fs::read_to_string(comm).ok()?.trim().to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            if names == expected || Instant::now() > deadline {
+                return names;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Open file descriptors of the server process (Linux: entries of /proc/PID/fd).

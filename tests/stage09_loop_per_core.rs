@@ -1,0 +1,171 @@
+//! Stage 09 runs one event loop per core, each with its own listener on the same port
+//! (`SO_REUSEPORT`): the kernel spreads the clients, and each loop serves only its own.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{read_to_close, wait_for_stat, Reply, Responses, Stage, GET_CLOSE, PATIENCE};
+
+const BIN: &str = env!("CARGO_BIN_EXE_09_loop_per_core");
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// The stage with `loops` loops, one cook, no simulated work and no log lines, and `extra`.
+fn start(loops: &str, extra: &[&str]) -> Stage {
+    let args = [
+        &[
+            "--loops",
+            loops,
+            "--cpu-threads",
+            "1",
+            "--work-ms",
+            "0",
+            "--quiet",
+        ],
+        extra,
+    ]
+    .concat();
+    Stage::start(BIN, &args)
+}
+
+/// With `--loops 2`, two hundred clients at once are spread by the kernel over both loops:
+/// each accepts some, and their counts add up to the server's. The process has exactly its
+/// two loop threads, `main` (waiting for them), the signal thread and the one cook.
+#[test]
+fn the_kernel_spreads_the_clients_over_the_loops() {
+    let stage = start("2", &[]);
+    let clients: Vec<_> = (0..200)
+        .map(|_| {
+            let mut stream = stage.connect();
+            stream.write_all(GET_CLOSE).unwrap();
+            thread::spawn(move || Reply::parse(&read_to_close(&mut stream)).status)
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.join().unwrap(), 200);
+    }
+    let stats = common::settled_stats(&stage);
+    let (first, second) = (stats["loop_0_accepted"], stats["loop_1_accepted"]);
+    assert!(first > 0 && second > 0, "{first} and {second}");
+    assert_eq!(first + second, stats["accepted"]);
+    // The program's name is cut to 15 bytes in a thread's name.
+    let expected = ["09_loop_per_cor", "cook-0", "ctrl-c", "loop-0", "loop-1"];
+    assert_eq!(stage.thread_names(&expected), expected);
+}
+
+/// With a listener of its own, a loop is woken only for its own clients: no loop ever finds
+/// the backlog empty after being told it was not. With one listener watched by every loop
+/// (`--shared-listener`, the tempting wrong version), every loop wakes for every client, and
+/// all but one find nobody: the thundering herd, counted in `accept_misses`.
+#[test]
+fn a_shared_listener_wakes_every_loop_for_every_client() {
+    for (flags, herd) in [(&[][..], false), (&["--shared-listener"][..], true)] {
+        let stage = start("2", flags);
+        for _ in 0..100 {
+            let mut stream = stage.connect();
+            stream.write_all(GET_CLOSE).unwrap();
+            assert_eq!(Reply::parse(&read_to_close(&mut stream)).status, 200);
+        }
+        let stats = common::settled_stats(&stage);
+        let misses = stats["loop_0_accept_misses"] + stats["loop_1_accept_misses"];
+        if herd {
+            assert!(misses > 0, "{stats:?}");
+        } else {
+            assert_eq!(misses, 0, "{stats:?}");
+        }
+    }
+}
+
+/// Pipelined requests are answered in order, on whichever loop holds the connection, and the
+/// connection is kept, as in stage 07.
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let stage = start("2", &[]);
+    let mut stream = stage.connect();
+    stream
+        .write_all(&[GET, b"GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n", GET].concat())
+        .unwrap();
+    let mut responses = Responses::new(&mut stream);
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| responses.next(false).unwrap().unwrap().status)
+        .collect();
+    assert_eq!(statuses, [200, 404, 200]);
+    assert_eq!(stage.stats()["keep_alive_reuses"], 2);
+}
+
+/// Two thousand connections that send nothing are held by the loops, spread over both, with
+/// not one thread more, and a normal request is answered meanwhile.
+#[test]
+fn two_thousand_silent_connections_add_no_thread() {
+    let stage = start("2", &["--header-timeout-ms", "60000", "--backlog", "4096"]);
+    let before = stage.threads();
+    let silent: Vec<TcpStream> = (0..2000).map(|_| stage.connect()).collect();
+    wait_for_stat(&stage, "connections_open", 2001);
+    assert_eq!(stage.get("/").status, 200);
+    let stats = stage.stats();
+    assert!(stats["loop_0_connections_open"] > 0 && stats["loop_1_connections_open"] > 0);
+    assert_eq!(stage.threads(), before);
+    drop(silent);
+}
+
+/// Ctrl-C with idle kept connections on both loops and a request in progress: every loop's
+/// idle connections are closed at once, the request in progress finishes with
+/// `Connection: close`, and the process exits 0.
+#[test]
+fn ctrl_c_wakes_every_loop() {
+    let stage = start("2", &["--cpu-ms", "600", "--drain-ms", "20000"]);
+    let mut regulars: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = stage.connect();
+            stream
+                .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap();
+            assert_eq!(
+                Responses::new(&mut stream)
+                    .next(false)
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                200
+            );
+            stream
+        })
+        .collect();
+    let stats = stage.stats();
+    assert!(stats["loop_0_connections_open"] > 0 && stats["loop_1_connections_open"] > 0);
+    let mut in_progress = stage.connect();
+    in_progress.write_all(GET).unwrap();
+    wait_for_stat(&stage, "kitchen_cooking", 1);
+    let started = Instant::now();
+    stage.interrupt();
+    for stream in &mut regulars {
+        let mut byte = [0u8; 1];
+        assert_eq!(stream.read(&mut byte).map_err(|e| e.kind()), Ok(0));
+    }
+    let idle_closed = started.elapsed();
+    let reply = Reply::parse(&read_to_close(&mut in_progress));
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("Connection"), Some("close"));
+    let (status, _) = stage.wait_exit(PATIENCE);
+    assert!(status.success(), "{status}");
+    assert!(idle_closed < Duration::from_millis(500), "{idle_closed:?}");
+}
+
+/// `--loops 1` is stage 08: one loop thread, and `/stats` is answered while the kitchen cooks.
+#[test]
+fn one_loop_is_stage_08() {
+    let stage = start("1", &["--cpu-ms", "300"]);
+    let mut cooking = stage.connect();
+    cooking.write_all(GET_CLOSE).unwrap();
+    wait_for_stat(&stage, "kitchen_cooking", 1);
+    let asked = Instant::now();
+    let stats = stage.stats();
+    assert!(asked.elapsed() < Duration::from_millis(250));
+    assert_eq!(stats["loop_0_accepted"], stats["accepted"]);
+    assert_eq!(Reply::parse(&read_to_close(&mut cooking)).status, 200);
+    let expected = ["09_loop_per_cor", "cook-0", "ctrl-c", "loop-0"];
+    assert_eq!(stage.thread_names(&expected), expected);
+}
