@@ -43,6 +43,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod logging;
+pub mod runtime;
 pub mod server;
 pub mod shutdown;
 pub mod stats;
