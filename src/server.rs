@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use crate::blocking::deadline::Deadlines;
 use crate::config::{Config, HELLO};
+use crate::event_loop::slab::Slab;
 use crate::logging;
 use crate::shutdown::{self, Wake};
 use crate::stats::{bump, Stats};
@@ -33,6 +34,8 @@ pub struct Server {
     pub local: SocketAddr,
     /// Set by the first Ctrl-C; the loop checks it whenever it wakes up.
     pub(crate) stopping: AtomicBool,
+    /// The tasks awaiting [`Server::stopped`] (stages 10 and 11), woken by the first signal.
+    pub(crate) stop_waiters: Mutex<Slab<std::task::Waker>>,
     /// When the first Ctrl-C came, to bound the drain.
     pub(crate) stop_requested: Mutex<Option<Instant>>,
     /// How Ctrl-C gets the loop's attention: close the listener, or wake the poll.
@@ -121,6 +124,16 @@ impl Server {
         Server::start_waking(stage, config, local, Wake::Polls(wakers))
     }
 
+    /// The same for tasks on a runtime (stages 10 and 11): on Ctrl-C the tasks awaiting
+    /// [`Server::stopped`] are woken; each runtime closes its own listener.
+    pub fn start_tasks(
+        stage: &'static str,
+        config: Config,
+        local: SocketAddr,
+    ) -> Result<Arc<Server>, StartError> {
+        Server::start_waking(stage, config, local, Wake::Tasks)
+    }
+
     fn start_waking(
         stage: &'static str,
         config: Config,
@@ -140,6 +153,7 @@ impl Server {
             stats,
             local,
             stopping: AtomicBool::new(false),
+            stop_waiters: Mutex::new(Slab::new()),
             stop_requested: Mutex::new(None),
             wake,
             ended: Mutex::new(None),

@@ -52,6 +52,8 @@ pub(crate) enum Wake {
     Poll(Arc<mio::Waker>),
     /// Stage 09's loops: wake every one of them.
     Polls(Vec<Arc<mio::Waker>>),
+    /// Tasks (stages 10 and 11): those awaiting [`Server::stopped`] are woken, nothing else.
+    Tasks,
 }
 
 impl Wake {
@@ -88,6 +90,7 @@ fn on_signal(server: &Arc<Server>) {
         server.config.drain.as_millis()
     ));
     wake(server);
+    server.wake_the_stopped();
     let watched = Arc::clone(server);
     let spawned = thread::Builder::new()
         .name("shutdown-watchdog".into())
@@ -142,6 +145,7 @@ fn wake(server: &Server) {
         }
         Wake::Poll(waker) => wake_loop(waker),
         Wake::Polls(wakers) => wakers.iter().for_each(|waker| wake_loop(waker)),
+        Wake::Tasks => {}
     }
 }
 
@@ -244,4 +248,83 @@ fn summary(server: &Server, cut: usize) -> String {
     }
     line.push('\n');
     line
+}
+
+/// Shutdown as a value a task can await (stages 10 and 11): ready once the first signal has
+/// come. Made by [`Server::stopped`].
+#[derive(Debug)]
+pub struct Stopped<'a> {
+    server: &'a Server,
+    /// Its place among the server's waiting wakers, once it has one.
+    key: Option<usize>,
+}
+
+impl Server {
+    /// Resolves once Ctrl-C (or SIGTERM, SIGHUP) has come. A task awaits it beside what it
+    /// is doing (the accept loop beside `accept`, an idle connection beside its next
+    /// request), as mini-redis passes shutdown to every task: no loop polls a flag.
+    pub fn stopped(&self) -> Stopped<'_> {
+        Stopped {
+            server: self,
+            key: None,
+        }
+    }
+
+    /// Wakes every task awaiting [`Server::stopped`].
+    fn wake_the_stopped(&self) {
+        let mut waiting = self
+            .stop_waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for key in waiting.keys() {
+            if let Some(waker) = waiting.remove(key) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+impl std::future::Future for Stopped<'_> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let server = self.server;
+        let mut waiting = server
+            .stop_waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Looked at under the lock, which the signal takes after setting the flag: either
+        // this sees the flag, or the signal sees this waker.
+        if server.shutting_down() {
+            if let Some(key) = self.key.take() {
+                waiting.remove(key);
+            }
+            return std::task::Poll::Ready(());
+        }
+        match self.key.and_then(|key| waiting.get_mut(key)) {
+            Some(stored) if stored.will_wake(cx.waker()) => {}
+            Some(stored) => *stored = cx.waker().clone(),
+            None => {
+                let key = waiting.insert(cx.waker().clone());
+                drop(waiting);
+                self.key = Some(key);
+            }
+        }
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.server
+                .stop_waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(key);
+        }
+    }
 }

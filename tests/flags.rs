@@ -76,6 +76,19 @@ const OWN: &[(&str, &[&str])] = &[
             "--shared-listener",
         ],
     ),
+    (
+        "10_async",
+        &[
+            "--max-conns",
+            "--header-timeout-ms",
+            "--write-timeout-ms",
+            "--keep-alive-ms",
+            "--max-requests",
+            "--cpu-threads",
+            "--cpu-queue",
+            "--loops",
+        ],
+    ),
 ];
 
 /// A value each stage-only flag accepts (small, so that no stage starts a thousand threads).

@@ -332,6 +332,23 @@ fn stage07_survives_clients_that_leave_early_reset_or_half_close() {
     );
 }
 
+/// Stage 10: the same, each client a task on one of two runtimes.
+#[test]
+fn stage10_survives_clients_that_leave_early_reset_or_half_close() {
+    run_cases(
+        env!("CARGO_BIN_EXE_10_async"),
+        &[
+            "--header-timeout-ms",
+            "30000",
+            "--cpu-ms",
+            "20",
+            "--loops",
+            "2",
+        ],
+        Model::EventLoop,
+    );
+}
+
 /// Stage 09: the same, on two loops.
 #[test]
 fn stage09_survives_clients_that_leave_early_reset_or_half_close() {

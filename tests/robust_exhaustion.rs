@@ -354,6 +354,12 @@ fn stage08_survives_1500_clients_at_once() {
     survives_a_burst(env!("CARGO_BIN_EXE_08_cpu_pool"));
 }
 
+/// Stage 10 likewise, on every runtime.
+#[test]
+fn stage10_survives_1500_clients_at_once() {
+    survives_a_burst(env!("CARGO_BIN_EXE_10_async"));
+}
+
 /// Stage 09 likewise, on every loop.
 #[test]
 fn stage09_survives_1500_clients_at_once() {

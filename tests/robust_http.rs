@@ -32,7 +32,7 @@ enum Reuse {
 }
 
 /// Stages run with no simulated work; the header deadlines are far beyond [`ANSWER_WITHIN`].
-const STAGES: [(&str, &[&str], Reuse); 7] = [
+const STAGES: [(&str, &[&str], Reuse); 8] = [
     (
         env!("CARGO_BIN_EXE_01_single"),
         &["--work-ms", "0", "--quiet"],
@@ -65,6 +65,19 @@ const STAGES: [(&str, &[&str], Reuse); 7] = [
     ),
     (
         env!("CARGO_BIN_EXE_09_loop_per_core"),
+        &[
+            "--work-ms",
+            "0",
+            "--quiet",
+            "--header-timeout-ms",
+            "30000",
+            "--loops",
+            "2",
+        ],
+        Reuse::KeepAlive,
+    ),
+    (
+        env!("CARGO_BIN_EXE_10_async"),
         &[
             "--work-ms",
             "0",

@@ -18,19 +18,10 @@ use crate::clock::Utc;
 use crate::http::body::Body;
 use crate::http::handler::{compute_for, peer_has_left, route, Route};
 use crate::http::{self, Framed, Input, ReadError, Response, Status};
+use crate::http::{LINGER, LINGER_BYTES, LINGER_IDLE};
 use crate::logging;
 use crate::server::{Connection, Server};
 use crate::stats::bump;
-
-/// After answering a request we did not read in full, we keep reading (and throwing away)
-/// what the client still sends, so that it reads our answer instead of a reset: for at most
-/// this long in all...
-const LINGER: Duration = Duration::from_millis(500);
-/// ... but only while the client is still sending: a pause this long ends it sooner. A client
-/// that has sent everything and just waits costs the thread this much, not all of `LINGER`.
-const LINGER_IDLE: Duration = Duration::from_millis(50);
-/// ... and for at most this many bytes.
-const LINGER_BYTES: usize = 64 * 1024;
 
 /// A response on its way out, with what the log and the close need to know about it.
 struct Answer {

@@ -57,18 +57,14 @@ use crate::clock::Utc;
 use crate::event_loop::kitchen::{Full, Hatch, Order};
 use crate::http::body::Body;
 use crate::http::handler::{self, compute_for, peer_has_left, Route};
-use crate::http::{self, Framed, Input, Persistence, Rejection, Response, Status, Version};
+use crate::http::{
+    self, Framed, Input, Persistence, Rejection, Request, Response, Status, Version,
+};
+use crate::http::{LINGER, LINGER_BYTES, LINGER_IDLE};
 use crate::logging;
 use crate::server::Server;
 use crate::stats::{bump, LoopStats};
 
-/// After answering a request whose bytes we did not all read, keep reading and throwing away
-/// what the client still sends for at most this long, so it reads our answer, not a reset...
-const LINGER: Duration = Duration::from_millis(500);
-/// ... but only while it keeps sending: a pause this long ends it.
-const LINGER_IDLE: Duration = Duration::from_millis(50);
-/// ... and at most this many bytes.
-const LINGER_BYTES: usize = 64 * 1024;
 /// The most state changes one call of `run` makes, so one busy connection (a client
 /// pipelining requests as fast as it can) cannot hold the loop for ever: after them the loop
 /// serves the others and comes back (a timer due at once, see `Connections::settle`).
@@ -82,6 +78,25 @@ pub enum Reuse {
     /// Persistent connections (stage 07): after a response, read the next request; close an
     /// idle connection after `idle`, and any connection after `max_requests`.
     KeepAlive { idle: Duration, max_requests: u64 },
+}
+
+impl Reuse {
+    /// Whether the connection stays open after the response to `request`, its `requests`th:
+    /// stage 07 keeps it if the client wants it, it is below `--max-requests`, and Ctrl-C has
+    /// not come (`draining`).
+    pub fn persistence(self, request: &Request<'_>, requests: u64, draining: bool) -> Persistence {
+        match self {
+            Reuse::KeepAlive { idle, max_requests }
+                if request.wants_persistence() && requests < max_requests && !draining =>
+            {
+                Persistence::KeepAlive {
+                    idle,
+                    http10: request.version == Version::Http10,
+                }
+            }
+            _ => Persistence::Close,
+        }
+    }
 }
 
 /// Where a connection is, with exactly the data that step needs.
@@ -558,19 +573,7 @@ impl Conn {
         };
         let line = request.line.to_string();
         let (framing, expect_continue) = (request.framing, request.expect_continue);
-        // Stage 07 keeps the connection if the client wants it, it is below --max-requests,
-        // and Ctrl-C has not come.
-        let persistence = match cx.reuse {
-            Reuse::KeepAlive { idle, max_requests }
-                if request.wants_persistence() && self.requests < max_requests && !cx.draining =>
-            {
-                Persistence::KeepAlive {
-                    idle,
-                    http10: request.version == Version::Http10,
-                }
-            }
-            _ => Persistence::Close,
-        };
+        let persistence = cx.reuse.persistence(&request, self.requests, cx.draining);
         let plan = match handler::route(&request, server) {
             // Refused at once, without reading its body: so the connection cannot be kept.
             Route::Refuse(response) => {

@@ -23,11 +23,13 @@
 //!
 //! Introduced in chapter 8 (`docs/08-cpu-pool.md`).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-use mio::Waker;
 
 use crate::http::handler::compute_for;
 use crate::logging;
@@ -71,9 +73,42 @@ impl Kitchen {
         }))
     }
 
+    /// Stages 10 and 11: an order as a future. `cpu` of computing is handed to a cook at once
+    /// (or refused, if `--cpu-queue` orders wait); the future is ready when the cook is done,
+    /// and the cook wakes the task that awaits it, from its own thread. Dropped before that
+    /// (the client left), the order still cooks, as nothing can stop a computation, and
+    /// nobody is woken.
+    pub fn order(self: &Arc<Kitchen>, cpu: Duration) -> Result<Cooking, Full> {
+        let stats = &self.server.stats;
+        if !stats.kitchen_queued.try_up(self.queue) {
+            bump(&stats.kitchen_full);
+            return Err(Full);
+        }
+        let dish = Arc::new(Dish::default());
+        let cooked = Arc::clone(&dish);
+        let server = Arc::clone(&self.server);
+        self.cooks.spawn(move || {
+            server.stats.kitchen_queued.down();
+            {
+                let _cooking = server.stats.kitchen_cooking.enter();
+                compute_for(cpu);
+            }
+            cooked.done.store(true, Ordering::SeqCst);
+            let waiting = cooked
+                .waker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(waker) = waiting {
+                waker.wake();
+            }
+        });
+        Ok(Cooking { dish })
+    }
+
     /// A window onto the kitchen for one loop: dishes come back on its pass, and `bell`, the
     /// loop's waker, is rung for each.
-    pub fn hatch(self: &Arc<Kitchen>, bell: Arc<Waker>) -> Hatch {
+    pub fn hatch(self: &Arc<Kitchen>, bell: Arc<mio::Waker>) -> Hatch {
         let (pass, ready) = mpsc::channel();
         Hatch {
             kitchen: Arc::clone(self),
@@ -81,6 +116,40 @@ impl Kitchen {
             ready,
             bell,
         }
+    }
+}
+
+/// A dish being cooked for a task: done yet, and whom to wake when it is.
+#[derive(Debug, Default)]
+struct Dish {
+    done: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// The future of [`Kitchen::order`]: ready when the cook is done.
+#[derive(Debug)]
+pub struct Cooking {
+    dish: Arc<Dish>,
+}
+
+impl Future for Cooking {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.dish.done.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        let mut waiting = self
+            .dish
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Looked at again under the lock, which the cook takes after setting `done`.
+        if self.dish.done.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        *waiting = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 
@@ -93,7 +162,7 @@ pub struct Hatch {
     /// ... and the loop takes them off it.
     ready: Receiver<Order>,
     /// Wakes the loop's `poll` (the same waker Ctrl-C rings).
-    bell: Arc<Waker>,
+    bell: Arc<mio::Waker>,
 }
 
 impl Hatch {

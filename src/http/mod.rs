@@ -307,6 +307,12 @@ pub enum ReadError {
     Io(io::Error),
 }
 
+impl From<Rejection> for ReadError {
+    fn from(rejection: Rejection) -> Self {
+        ReadError::Rejected(rejection)
+    }
+}
+
 impl From<io::Error> for ReadError {
     fn from(e: io::Error) -> Self {
         match e.kind() {
@@ -812,6 +818,17 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// After answering a request whose bytes were not all read, a server keeps reading and
+/// throwing away what the client still sends, so that the client reads the answer rather
+/// than a reset (closing a socket with unread bytes makes the kernel send RST): for at most
+/// this long in all...
+pub const LINGER: Duration = Duration::from_millis(500);
+/// ... but only while the client is still sending: a pause this long ends it sooner (a client
+/// that has sent everything and just waits costs this much, not all of `LINGER`)...
+pub const LINGER_IDLE: Duration = Duration::from_millis(50);
+/// ... and for at most this many bytes.
+pub const LINGER_BYTES: usize = 64 * 1024;
+
 /// The interim response that tells a client waiting under `Expect: 100-continue` to send its
 /// body (RFC 9110 §15.2.1).
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -951,12 +968,18 @@ impl Framed {
     /// the head and the start of the body leave in one segment without first being copied
     /// into one buffer. Returns how many bytes the write took; 0 only if nothing was left.
     pub fn write_from(&self, out: &mut impl Write, sent: usize) -> io::Result<usize> {
+        out.write_vectored(&self.slices(sent))
+    }
+
+    /// What is left after the first `sent` bytes, as the two slices of one vectored write:
+    /// for an asynchronous write (stages 10 and 11), which takes the slices themselves.
+    pub fn slices(&self, sent: usize) -> [IoSlice<'_>; 2] {
         let body = self.body.as_deref().map_or(&[][..], str::as_bytes);
         let (head, body) = match sent.checked_sub(self.head.len()) {
-            None => (&self.head[sent..], body),
+            None => (self.head.get(sent..).unwrap_or_default(), body),
             Some(into_body) => (&[][..], body.get(into_body..).unwrap_or_default()),
         };
-        out.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+        [IoSlice::new(head), IoSlice::new(body)]
     }
 
     /// All the bytes in one buffer, copied: for tests and tools, not for the server.

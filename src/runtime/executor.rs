@@ -127,6 +127,22 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
     }
 }
 
+/// Lets the other ready tasks run before this one goes on: a task that always has more to do
+/// (a client pipelining requests, a flood of clients to accept) would otherwise keep the
+/// thread, since nothing it awaits ever makes it wait.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
 impl Runtime {
     /// A runtime with its own poller.
     pub fn new() -> io::Result<Runtime> {

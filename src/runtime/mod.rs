@@ -11,6 +11,7 @@
 //! | reactor | [`reactor`] | the mio poller; a socket's read and write wakers; the events that wake them | `Connections::ready` |
 //! | timers | [`time`] | `sleep` and `timeout`, on a map of deadlines; the poll's timeout is the earliest | `src/event_loop/timers.rs` |
 //! | sockets | [`net`] | `TcpListener::accept`, `TcpStream::read` and `write`, as futures | `Conn::read`, `Conn::write` |
+//! | a bound | [`sync`] | `Semaphore`: at most N connections, a place taken before `accept` | stage 03's semaphore |
 //!
 //! One runtime runs on one thread (stage 10 starts one per core, as stage 09 starts loops),
 //! so a task is never moved between threads and needs no `Send`. A [`std::task::Waker`] may
@@ -26,9 +27,59 @@
 pub mod executor;
 pub mod net;
 pub mod reactor;
+pub mod sync;
 pub mod time;
 
-pub use executor::{spawn, Runtime};
+pub use executor::{spawn, yield_now, Runtime};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Which of two futures finished first, with its output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Runs `a` and `b` together and returns the output of the first to finish (`a` if both are
+/// ready); the other is dropped unfinished. tokio spells it `select!`; a function is enough
+/// here, and it runs on any runtime (stage 11 uses it on tokio).
+///
+/// Both must be `Unpin`, so that `Race` holds them as they are, with no pinning of its own:
+/// an `async fn` race would keep each future twice (the argument, and its pinned copy), and
+/// what a connection's task holds while it waits is its memory. A future that is not `Unpin`
+/// (an `async fn`'s) is passed pinned where it lives: `race(pin!(work), stream.readable())`.
+pub fn race<A, B>(a: A, b: B) -> Race<A, B>
+where
+    A: Future + Unpin,
+    B: Future + Unpin,
+{
+    Race { a, b }
+}
+
+/// The future of [`race`].
+#[derive(Debug)]
+pub struct Race<A, B> {
+    a: A,
+    b: B,
+}
+
+impl<A, B> Future for Race<A, B>
+where
+    A: Future + Unpin,
+    B: Future + Unpin,
+{
+    type Output = Either<A::Output, B::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(output) = Pin::new(&mut self.a).poll(cx) {
+            return Poll::Ready(Either::Left(output));
+        }
+        Pin::new(&mut self.b).poll(cx).map(Either::Right)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -167,6 +218,83 @@ mod tests {
             assert!(matches!(end, Ok(Ok(0))), "the FIN was not lost");
         });
         assert_eq!(client.join().unwrap(), b"pong");
+    }
+
+    /// The tempting wrong future: one that returns `Pending` without leaving its waker
+    /// anywhere. Nothing wakes its task when it becomes ready (here, a flag another thread
+    /// sets at 20 ms): alone, it would sleep for ever; beside a 300 ms timeout, it finishes at
+    /// 300 ms, when the timer happens to wake the task. The right one leaves its waker where
+    /// the setter finds it, and finishes at once.
+    #[test]
+    fn a_future_that_forgets_its_waker_sleeps_for_ever() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let runtime = Runtime::new().unwrap();
+        runtime.block_on(async {
+            let flag = Arc::new(AtomicBool::new(false));
+            let set = Arc::clone(&flag);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                set.store(true, Ordering::SeqCst);
+            });
+            // Wrong: Pending, and nobody to wake it.
+            let forgetful = poll_fn(|_| match flag.load(Ordering::SeqCst) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            });
+            // Its flag is set at 20 ms, but it is polled again only when the timeout's own
+            // timer wakes the task, at 300 ms: that is the only reason it ever finishes.
+            let started = Instant::now();
+            let _ = timeout(Duration::from_millis(300), forgetful).await;
+            let waited = started.elapsed();
+            assert!(waited >= Duration::from_millis(290), "{waited:?}");
+
+            let ready = Arc::new(AtomicBool::new(false));
+            let waker_slot: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
+            let (set, slot) = (Arc::clone(&ready), Arc::clone(&waker_slot));
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                set.store(true, Ordering::SeqCst);
+                if let Some(waker) = slot.lock().unwrap().take() {
+                    waker.wake();
+                }
+            });
+            // Right: the waker is left where the one who makes it ready will find it.
+            let faithful = poll_fn(|cx| {
+                let mut slot = waker_slot.lock().unwrap();
+                if ready.load(Ordering::SeqCst) {
+                    return Poll::Ready(());
+                }
+                *slot = Some(cx.waker().clone());
+                Poll::Pending
+            });
+            let started = Instant::now();
+            assert!(timeout(Duration::from_secs(2), faithful).await.is_ok());
+            let waited = started.elapsed();
+            assert!(waited < Duration::from_millis(250), "{waited:?}");
+        });
+    }
+
+    /// The other tempting wrong version: `std::thread::sleep` inside an `async fn`. It holds
+    /// the runtime's only thread, so every other task waits with it, as `--cpu-ms` stalls an
+    /// event loop: a 10 ms timer of another task fires only after the 300 ms sleep.
+    #[test]
+    fn a_blocking_sleep_stops_the_whole_runtime() {
+        let runtime = Runtime::new().unwrap();
+        let started = Instant::now();
+        let late = Rc::new(Cell::new(Duration::ZERO));
+        let noted = Rc::clone(&late);
+        runtime.block_on(async move {
+            spawn(async move {
+                sleep(Duration::from_millis(10)).await;
+                noted.set(started.elapsed());
+            });
+            spawn(async {
+                std::thread::sleep(Duration::from_millis(300)); // wrong: blocks the thread
+            });
+            sleep(Duration::from_millis(400)).await;
+        });
+        assert!(late.get() >= Duration::from_millis(300), "{:?}", late.get());
     }
 
     /// A waker used from another thread (a cook of the kitchen) wakes a runtime that sleeps

@@ -5,10 +5,11 @@
 //! (see [`crate::runtime::reactor`]). A socket is registered with the reactor when it is made
 //! and taken off when it is dropped. The method names and shapes are tokio's.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::runtime::executor;
@@ -64,22 +65,11 @@ impl TcpStream {
         Ok(TcpStream { inner, token })
     }
 
-    /// Waits until a read would not block: bytes, the client's FIN, or an error. It looks
+    /// Waits until a read would not block: bytes or the client's FIN (`Ok`), or an error. It looks
     /// first (a peek of one byte that never waits), so bytes that are already here are never
-    /// waited for; and it holds no buffer while it waits.
-    pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| {
-            let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-            let peeked = socket2::SockRef::from(&self.inner)
-                .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-            // Whatever it found, bytes, the end or an error, the next read will say it.
-            let peeked = peeked.map(|_| ()).or_else(|e| match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Err(e),
-                _ => Ok(()),
-            });
-            ready_or_wait(peeked, self.token, Direction::Read, cx)
-        })
-        .await
+    /// waited for; and it holds no buffer while it waits, only a reference to the socket.
+    pub fn readable(&self) -> Readable<'_> {
+        Readable { stream: self }
     }
 
     /// Reads what is here now, without waiting: `WouldBlock` if nothing is.
@@ -119,6 +109,25 @@ impl TcpStream {
     /// Closes one side (or both) of the connection: `Write` sends FIN.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)
+    }
+}
+
+/// The future of [`TcpStream::readable`].
+pub struct Readable<'a> {
+    stream: &'a TcpStream,
+}
+
+impl Future for Readable<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let stream = self.stream;
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        let peeked = socket2::SockRef::from(&stream.inner)
+            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+        // Bytes or the end: the next read says which. An error (a reset) is said now: the
+        // peek has taken it from the socket, and the next read would find only the end.
+        ready_or_wait(peeked.map(|_| ()), stream.token, Direction::Read, cx)
     }
 }
 

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -128,35 +128,20 @@ impl fmt::Display for Elapsed {
 
 /// Runs `future` for at most `duration`: its output, or [`Elapsed`], in which case the future
 /// is dropped unfinished (and with it whatever it held: a socket it owned is closed).
-pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    timeout_at(Instant::now() + duration, future)
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    timeout_at(Instant::now() + duration, future).await
 }
 
-/// The same, until `deadline`.
-pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
-    Timeout {
-        future: Box::pin(future),
-        sleep: sleep_until(deadline),
-    }
-}
-
-/// The future of [`timeout`]. The inner future is boxed so that `Timeout` is `Unpin` and
-/// needs no pin projection (and so no `unsafe`): one allocation per deadline.
-pub struct Timeout<F> {
-    future: Pin<Box<F>>,
-    sleep: Sleep,
-}
-
-impl<F: Future> Future for Timeout<F> {
-    type Output = Result<F::Output, Elapsed>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Poll::Ready(output) = self.future.as_mut().poll(cx) {
+/// The same, until `deadline`. Both futures are pinned inside this one (`pin!`), so a
+/// deadline costs no allocation and no `unsafe`.
+pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+    let mut future = pin!(future);
+    let mut sleep = pin!(sleep_until(deadline));
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(&mut self.sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
+        sleep.as_mut().poll(cx).map(|()| Err(Elapsed))
+    })
+    .await
 }
