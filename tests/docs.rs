@@ -1864,3 +1864,197 @@ fn the_load_generators_flags_are_read_from_its_definitions() {
         assert_eq!(long_flag(flag), Some(flag.as_str()), "not a flag: {flag}");
     }
 }
+
+#[path = "../docs/examples/tiny_runtime.rs"]
+#[allow(dead_code)] // its `main` is for `cargo run --example`; the tests call `serve_on`
+mod tiny_runtime;
+
+/// Chapter 10's first listing, `docs/examples/tiny_runtime.rs`: a runtime of its own (an
+/// executor, a reactor on mio, one timer) and a hello server of `async fn`s on it.
+mod chapter_10_tiny_runtime {
+    use super::tiny_runtime::{block_on, serve_on, ANSWER};
+    use std::future::poll_fn;
+    use std::io::{self, Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::task::Poll;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    const HELLO: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nHello World\n";
+
+    /// The tiny runtime serving on a free port, on a thread of its own.
+    struct Running {
+        addr: SocketAddr,
+        stop: Arc<AtomicBool>,
+        thread: thread::JoinHandle<io::Result<()>>,
+    }
+
+    impl Running {
+        fn start(work: Duration) -> Running {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopped = Arc::clone(&stop);
+            let thread = thread::spawn(move || serve_on(listener, work, &stopped));
+            Running { addr, stop, thread }
+        }
+
+        /// Sets `stop`, connects once so that the accept loop wakes up and sees it, and checks
+        /// that `serve_on` returned without an error.
+        fn stop(self) {
+            self.stop.store(true, Ordering::Relaxed);
+            let _ = TcpStream::connect(self.addr);
+            self.thread.join().unwrap().unwrap();
+        }
+    }
+
+    /// Everything the server sends until it closes (at most 10 s).
+    fn answer(client: &mut TcpStream) -> Vec<u8> {
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = client.read_to_end(&mut got);
+        got
+    }
+
+    /// The answer is the same bytes as chapter 6's tiny loop sends.
+    #[test]
+    fn the_answer_is_the_tiny_loops() {
+        assert_eq!(ANSWER, HELLO);
+        assert_eq!(ANSWER, super::tiny_loop::ANSWER);
+    }
+
+    /// Twenty clients at once, 200 ms of work each, one thread (`serve_on` starts none): each
+    /// gets exactly the answer, none sooner than the work, and all of them in well under the
+    /// 4 s that serving them one after another would take. Each `sleep(work).await` is a
+    /// deadline in the runtime's timers, and the task waiting on it gives the thread back.
+    #[test]
+    fn twenty_clients_are_served_at_once_by_one_thread() {
+        let work = Duration::from_millis(200);
+        let server = Running::start(work);
+        let started = Instant::now();
+        let answers: Vec<(Vec<u8>, Duration)> = thread::scope(|scope| {
+            let clients: Vec<_> = (0..20)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut client = TcpStream::connect(server.addr).unwrap();
+                        client.write_all(REQUEST).unwrap();
+                        let sent = Instant::now();
+                        let got = answer(&mut client);
+                        (got, sent.elapsed())
+                    })
+                })
+                .collect();
+            clients.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let took = started.elapsed();
+        for (got, waited) in &answers {
+            assert_eq!(String::from_utf8_lossy(got), String::from_utf8_lossy(HELLO));
+            assert!(
+                *waited >= work,
+                "answered before the work was done: {waited:?}"
+            );
+        }
+        assert!(
+            took < Duration::from_secs(2),
+            "20 x 200 ms of work took {took:?}: served one after another, not together"
+        );
+        server.stop();
+    }
+
+    /// A request sent in three writes, its blank line split between the last two: the task
+    /// waits at `read().await` for each part, nothing comes back before the blank line is
+    /// complete, and exactly one answer after it.
+    #[test]
+    fn a_request_split_across_writes_is_answered_once_complete() {
+        let server = Running::start(Duration::from_millis(50));
+        let mut client = TcpStream::connect(server.addr).unwrap();
+        client.set_nodelay(true).unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+        thread::sleep(Duration::from_millis(50));
+        client.write_all(b"st: example.test\r\n\r").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut early = [0u8; 64];
+        let read = client.read(&mut early);
+        assert!(
+            read.as_ref()
+                .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::TimedOut),
+            "answered before the blank line: {read:?}"
+        );
+        client.write_all(b"\n").unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer(&mut client)),
+            String::from_utf8_lossy(HELLO)
+        );
+        server.stop();
+    }
+
+    /// A head of 3000 bytes sent at once is one edge-triggered event and three reads of the
+    /// server's 1 KiB buffer: answered, because a task waits only after `WouldBlock`.
+    #[test]
+    fn a_head_longer_than_one_read_sent_at_once_is_answered() {
+        let server = Running::start(Duration::ZERO);
+        let mut request = b"GET / HTTP/1.1\r\nHost: example.test\r\nX-Pad: ".to_vec();
+        request.resize(3000 - 4, b'a');
+        request.extend_from_slice(b"\r\n\r\n");
+        let mut client = TcpStream::connect(server.addr).unwrap();
+        client.write_all(&request).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer(&mut client)),
+            String::from_utf8_lossy(HELLO)
+        );
+        server.stop();
+    }
+
+    /// A request whose FIN comes with it (the client writes, then shuts its side) is answered:
+    /// `serve` stops reading at the blank line, and the answer still goes out.
+    #[test]
+    fn a_request_that_comes_with_its_fin_is_answered() {
+        let server = Running::start(Duration::from_millis(50));
+        let mut client = TcpStream::connect(server.addr).unwrap();
+        client.write_all(REQUEST).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&answer(&mut client)),
+            String::from_utf8_lossy(HELLO)
+        );
+        server.stop();
+    }
+
+    /// A `Waker` used on another thread (as the kitchen of stage 08 will) puts its task back
+    /// on the ready queue and rings the bell: `block_on`, waiting in `poll` with no socket and
+    /// no timer to wake it, wakes up and runs the task to its end.
+    #[test]
+    fn a_wake_from_another_thread_ends_the_wait() {
+        let (finished, ended) = mpsc::channel();
+        thread::spawn(move || {
+            let done = Arc::new(AtomicBool::new(false));
+            let mut helper = None;
+            let result = block_on(poll_fn(|cx| {
+                if done.load(Ordering::Acquire) {
+                    return Poll::Ready(Ok(()));
+                }
+                let (done, waker) = (Arc::clone(&done), cx.waker().clone());
+                helper.get_or_insert_with(|| {
+                    thread::spawn(move || {
+                        thread::sleep(Duration::from_millis(100));
+                        done.store(true, Ordering::Release);
+                        waker.wake();
+                    })
+                });
+                Poll::Pending
+            }));
+            finished.send(result.is_ok()).unwrap();
+        });
+        let ended = ended.recv_timeout(Duration::from_secs(5));
+        assert_eq!(ended, Ok(true), "block_on never saw the wake");
+    }
+}
