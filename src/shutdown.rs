@@ -177,6 +177,12 @@ fn watchdog(server: &Server) {
     }
 }
 
+/// How long is left of `--drain-ms` since the first signal (stages 10 and 11 wait this long
+/// for their connections, whichever runtime's clock they use).
+pub fn drain_left(server: &Server) -> Duration {
+    drain_deadline(server).saturating_duration_since(Instant::now())
+}
+
 /// When the drain must be over: `--drain-ms` after the first signal.
 pub fn drain_deadline(server: &Server) -> Instant {
     let since = server

@@ -89,6 +89,19 @@ const OWN: &[(&str, &[&str])] = &[
             "--loops",
         ],
     ),
+    (
+        "11_tokio",
+        &[
+            "--max-conns",
+            "--header-timeout-ms",
+            "--write-timeout-ms",
+            "--keep-alive-ms",
+            "--max-requests",
+            "--cpu-threads",
+            "--cpu-queue",
+            "--workers",
+        ],
+    ),
 ];
 
 /// A value each stage-only flag accepts (small, so that no stage starts a thousand threads).

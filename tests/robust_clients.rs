@@ -349,6 +349,23 @@ fn stage10_survives_clients_that_leave_early_reset_or_half_close() {
     );
 }
 
+/// Stage 11: the same, each client a task on tokio's two workers.
+#[test]
+fn stage11_survives_clients_that_leave_early_reset_or_half_close() {
+    run_cases(
+        env!("CARGO_BIN_EXE_11_tokio"),
+        &[
+            "--header-timeout-ms",
+            "30000",
+            "--cpu-ms",
+            "20",
+            "--workers",
+            "2",
+        ],
+        Model::EventLoop,
+    );
+}
+
 /// Stage 09: the same, on two loops.
 #[test]
 fn stage09_survives_clients_that_leave_early_reset_or_half_close() {

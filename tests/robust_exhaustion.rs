@@ -360,6 +360,12 @@ fn stage10_survives_1500_clients_at_once() {
     survives_a_burst(env!("CARGO_BIN_EXE_10_async"));
 }
 
+/// Stage 11 likewise, on tokio.
+#[test]
+fn stage11_survives_1500_clients_at_once() {
+    survives_a_burst(env!("CARGO_BIN_EXE_11_tokio"));
+}
+
 /// Stage 09 likewise, on every loop.
 #[test]
 fn stage09_survives_1500_clients_at_once() {

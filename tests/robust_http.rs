@@ -32,7 +32,7 @@ enum Reuse {
 }
 
 /// Stages run with no simulated work; the header deadlines are far beyond [`ANSWER_WITHIN`].
-const STAGES: [(&str, &[&str], Reuse); 8] = [
+const STAGES: [(&str, &[&str], Reuse); 9] = [
     (
         env!("CARGO_BIN_EXE_01_single"),
         &["--work-ms", "0", "--quiet"],
@@ -72,6 +72,19 @@ const STAGES: [(&str, &[&str], Reuse); 8] = [
             "--header-timeout-ms",
             "30000",
             "--loops",
+            "2",
+        ],
+        Reuse::KeepAlive,
+    ),
+    (
+        env!("CARGO_BIN_EXE_11_tokio"),
+        &[
+            "--work-ms",
+            "0",
+            "--quiet",
+            "--header-timeout-ms",
+            "30000",
+            "--workers",
             "2",
         ],
         Reuse::KeepAlive,

@@ -53,7 +53,7 @@ fn ctrl_c_finishes_the_request_in_progress_then_exits_0() {
 
 /// The flags that make each blocking stage serve one client at a time, so that a second one
 /// waits in the kernel's backlog.
-const ONE_AT_A_TIME: [(&str, &[&str]); 9] = [
+const ONE_AT_A_TIME: [(&str, &[&str]); 10] = [
     (env!("CARGO_BIN_EXE_01_single"), &[]),
     (env!("CARGO_BIN_EXE_03_semaphore"), &["--max-conns", "1"]),
     (
@@ -74,6 +74,10 @@ const ONE_AT_A_TIME: [(&str, &[&str]); 9] = [
     (
         env!("CARGO_BIN_EXE_10_async"),
         &["--max-conns", "1", "--loops", "1"],
+    ),
+    (
+        env!("CARGO_BIN_EXE_11_tokio"),
+        &["--max-conns", "1", "--workers", "1"],
     ),
 ];
 

@@ -26,8 +26,8 @@
 //! a heavy client cannot hand work to an idle one. Stage 11 runs the same `serve` on tokio,
 //! whose workers steal work from each other. (Chapter 10: `docs/10-async.md`.)
 
-use std::io::{ErrorKind, IoSlice};
-use std::net::{Shutdown, SocketAddr, TcpListener as StdListener};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::pin;
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
@@ -40,7 +40,7 @@ use tcp_server::config::{self, Common, Config, Flag};
 use tcp_server::event_loop::conn::Reuse;
 use tcp_server::event_loop::kitchen::Kitchen;
 use tcp_server::http::body::Body;
-use tcp_server::http::handler::{peer_has_left, route, Route};
+use tcp_server::http::handler::{peer_has_left, route, send_fin, Route};
 use tcp_server::http::{self, Framed, Input, Persistence, ReadError, Response, Status};
 use tcp_server::runtime::net::{TcpListener, TcpStream};
 use tcp_server::runtime::sync::{OwnedSemaphorePermit, Semaphore};
@@ -184,7 +184,10 @@ async fn accept_loop(
     lane: usize,
     share: usize,
 ) {
-    let listener = match TcpListener::from_std(listener) {
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| TcpListener::from_std(listener))
+    {
         Ok(listener) => listener,
         Err(e) => return logging::warn(format_args!("a runtime cannot use its listener: {e}")),
     };
@@ -224,8 +227,8 @@ async fn accept_loop(
     }
     // Ctrl-C: close the door, then wait until every place is free again.
     drop(listener);
-    let until = shutdown::drain_deadline(&server);
-    let _ = timeout_at(until, room.acquire_many_owned(share)).await;
+    let all = u32::try_from(share).unwrap_or(u32::MAX);
+    let _ = timeout(shutdown::drain_left(&server), room.acquire_many_owned(all)).await;
 }
 
 /// One connection, from accept to close: stage 05's story told top to bottom, with `.await`
@@ -398,7 +401,7 @@ async fn request(
     let mut answer = plan.response;
     answer.persistence = persistence;
     if has_work {
-        match work(stream, kitchen, plan.cpu, plan.work).await {
+        match work(stream, input, kitchen, plan.cpu, plan.work).await {
             Worked::Done => {}
             Worked::ClientLeft => {
                 abandoned(server, peer, &line, since);
@@ -459,8 +462,8 @@ async fn next_request(
     until: Instant,
 ) -> Arrival {
     while !input.holds_a_request() {
-        let next = race(stream.readable(), server.stopped());
-        match race(next, sleep_until(until)).await {
+        let (readable, deadline) = (pin!(stream.readable()), pin!(sleep_until(until)));
+        match race(race(readable, server.stopped()), deadline).await {
             Either::Left(Either::Left(Ok(()))) => match read_now(stream, input) {
                 Ok(()) => {}
                 Err(ReadError::Io(e)) => return Arrival::Failed(e),
@@ -521,7 +524,7 @@ async fn read_body(
     expect_continue: bool,
 ) -> Result<(), ReadError> {
     if expect_continue && !body.is_done() && input.is_empty() {
-        stream.write_all(http::CONTINUE).await?;
+        write_framed(stream, &Framed::interim(http::CONTINUE)).await?;
     }
     loop {
         let taken = body.take(input.bytes()).map_err(ReadError::Rejected)?;
@@ -546,7 +549,13 @@ enum Worked {
 /// The work of a request: `cpu` computed by the kitchen, then `wait` on a timer. A client that
 /// has left wants no work, and one that leaves during it is let go at once (stage 06 does the
 /// same); bytes of a next request meanwhile only wait their turn.
-async fn work(stream: &TcpStream, kitchen: &Arc<Kitchen>, cpu: Duration, wait: Duration) -> Worked {
+async fn work(
+    stream: &TcpStream,
+    input: &mut Input,
+    kitchen: &Arc<Kitchen>,
+    cpu: Duration,
+    wait: Duration,
+) -> Worked {
     if peer_has_left(stream) {
         return Worked::ClientLeft;
     }
@@ -554,27 +563,39 @@ async fn work(stream: &TcpStream, kitchen: &Arc<Kitchen>, cpu: Duration, wait: D
         let Ok(cooking) = kitchen.order(cpu) else {
             return Worked::KitchenFull;
         };
-        if !unless_the_client_leaves(stream, cooking).await {
+        if !unless_the_client_leaves(stream, input, cooking).await {
             return Worked::ClientLeft;
         }
     }
-    if !wait.is_zero() && !unless_the_client_leaves(stream, sleep(wait)).await {
+    if !wait.is_zero() && !unless_the_client_leaves(stream, input, sleep(wait)).await {
         return Worked::ClientLeft;
     }
     Worked::Done
 }
 
-/// Awaits `work`, unless the client closes first: then false. A readable socket that still
-/// has a client (a next request, pipelined) is no reason to stop: the rest of the work is
-/// then awaited alone.
-async fn unless_the_client_leaves(stream: &TcpStream, work: impl std::future::Future) -> bool {
+/// Awaits `work`, unless the client closes first: then false. What the socket has meanwhile
+/// is read into `input`: the start of a next request (pipelined) is kept for later, the end
+/// means the client has gone. (A readiness that finds nothing is no news: tokio's may be
+/// stale, and only a read that finds nothing clears it.) Once `input` is full, the rest of
+/// the work is awaited alone.
+async fn unless_the_client_leaves(
+    stream: &TcpStream,
+    input: &mut Input,
+    work: impl std::future::Future,
+) -> bool {
     let mut work = pin!(work);
-    match race(work.as_mut(), stream.readable()).await {
-        Either::Left(_) => true,
-        Either::Right(_) if peer_has_left(stream) => false,
-        Either::Right(_) => {
-            work.await;
-            true
+    loop {
+        match race(work.as_mut(), pin!(stream.readable())).await {
+            Either::Left(_) => return true,
+            Either::Right(Err(_)) => return false,
+            Either::Right(Ok(())) => match read_now(stream, input) {
+                Ok(()) => {}
+                Err(ReadError::Rejected(_)) => {
+                    work.await;
+                    return true;
+                }
+                Err(_) => return false,
+            },
         }
     }
 }
@@ -611,14 +632,17 @@ async fn respond(
     true
 }
 
-/// Writes a framed response: its head and its shared body, in vectored writes.
-async fn write_framed(stream: &mut TcpStream, out: &Framed) -> std::io::Result<()> {
+/// Writes a framed response: its head and its shared body, in vectored writes, waiting
+/// while the send buffer is full.
+async fn write_framed(stream: &TcpStream, out: &Framed) -> std::io::Result<()> {
     let mut sent = 0;
     while sent < out.len() {
-        let slices: [IoSlice<'_>; 2] = out.slices(sent);
-        match stream.write_vectored(&slices).await? {
-            0 => return Err(ErrorKind::WriteZero.into()),
-            n => sent += n,
+        stream.writable().await?;
+        match stream.try_write_vectored(&out.slices(sent)) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -630,7 +654,7 @@ async fn linger(stream: &mut TcpStream, input: &Input, unread: bool) {
     if !unread && input.is_empty() {
         return;
     }
-    if stream.shutdown(Shutdown::Write).is_err() {
+    if send_fin(stream).is_err() {
         return;
     }
     let until = Instant::now() + http::LINGER;
@@ -639,8 +663,12 @@ async fn linger(stream: &mut TcpStream, input: &Input, unread: bool) {
     let mut drained = input.bytes().len();
     while drained < http::LINGER_BYTES {
         let quiet = until.min(Instant::now() + http::LINGER_IDLE);
-        match timeout_at(quiet, stream.read(&mut scratch)).await {
-            Ok(Ok(n)) if n > 0 => drained += n,
+        if !matches!(timeout_at(quiet, stream.readable()).await, Ok(Ok(()))) {
+            return;
+        }
+        match stream.try_read(&mut scratch) {
+            Ok(n) if n > 0 => drained += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             _ => return,
         }
     }

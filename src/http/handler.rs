@@ -124,6 +124,11 @@ fn thread_cpu_time() -> Option<Duration> {
     Some(Duration::new(secs, nanos))
 }
 
+/// Sends FIN: "nothing more from me", while the client can still send and we still read.
+pub fn send_fin(stream: &impl AsFd) -> std::io::Result<()> {
+    socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+}
+
 /// Whether the client has closed its side (or reset), seen without waiting: a peek at the
 /// socket returns end-of-file once the client's FIN has arrived.
 ///

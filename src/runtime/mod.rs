@@ -149,10 +149,9 @@ mod tests {
                 client.read_to_end(&mut rest).unwrap();
                 rest
             });
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 16];
+            let (stream, _) = listener.accept().await.unwrap();
             let cut = timeout(Duration::from_millis(100), async move {
-                stream.read(&mut buf).await
+                stream.readable().await
             })
             .await;
             assert!(cut.is_err());
@@ -207,15 +206,19 @@ mod tests {
         });
         runtime.block_on(async move {
             let listener = TcpListener::from_std(std_listener).unwrap();
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
             // Let both the bytes and the FIN arrive before the first read.
             sleep(Duration::from_millis(50)).await;
             let mut buf = [0u8; 16];
-            let n = stream.read(&mut buf).await.unwrap();
+            stream.readable().await.unwrap();
+            let n = stream.try_read(&mut buf).unwrap();
             assert_eq!(&buf[..n], b"ping");
-            stream.write_all(b"pong").await.unwrap();
-            let end = timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
-            assert!(matches!(end, Ok(Ok(0))), "the FIN was not lost");
+            stream.writable().await.unwrap();
+            let sent = stream.try_write_vectored(&[std::io::IoSlice::new(b"pong")]);
+            assert_eq!(sent.unwrap(), 4);
+            let end = timeout(Duration::from_secs(2), stream.readable()).await;
+            assert!(matches!(end, Ok(Ok(()))), "the FIN was not lost");
+            assert_eq!(stream.try_read(&mut buf).unwrap(), 0, "and it is the end");
         });
         assert_eq!(client.join().unwrap(), b"pong");
     }

@@ -1,14 +1,15 @@
-//! Sockets as futures: `accept`, `readable`, `read`, `write_vectored`, on the runtime of the
-//! current thread.
+//! Sockets as futures: `accept`, `readable` and `writable`, beside `try_read` and
+//! `try_write_vectored`, which never wait, on the runtime of the current thread.
 //!
-//! Each operation tries the system call first and waits only when it says `WouldBlock`
-//! (see [`crate::runtime::reactor`]). A socket is registered with the reactor when it is made
-//! and taken off when it is dropped. The method names and shapes are tokio's.
+//! Each wait looks first and waits only when the socket says `WouldBlock` (see
+//! [`crate::runtime::reactor`]). A socket is registered with the reactor when it is made and
+//! taken off when it is dropped. The names and shapes are tokio's, so that stage 11's
+//! `serve` is stage 10's.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice, Read, Write};
 use std::mem::MaybeUninit;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -77,38 +78,16 @@ impl TcpStream {
         (&self.inner).read(buf)
     }
 
-    /// Reads at least one byte (0 at the end), waiting until some come.
-    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| {
-            let result = (&self.inner).read(buf);
-            ready_or_wait(result, self.token, Direction::Read, cx)
-        })
-        .await
+    /// Waits until a write would not block: room in the send buffer. Tries first, like
+    /// [`TcpStream::readable`]: an empty write asks the socket without sending anything.
+    pub fn writable(&self) -> Writable<'_> {
+        Writable { stream: self }
     }
 
-    /// Writes some of `bufs`, in one `writev`, waiting while the send buffer is full.
-    pub async fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        poll_fn(|cx| {
-            let result = (&self.inner).write_vectored(bufs);
-            ready_or_wait(result, self.token, Direction::Write, cx)
-        })
-        .await
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write_vectored(&[IoSlice::new(buf)]).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
-    }
-
-    /// Closes one side (or both) of the connection: `Write` sends FIN.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how)
+    /// Writes what fits now of `bufs`, in one `writev`, without waiting: `WouldBlock` if
+    /// nothing does.
+    pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&self.inner).write_vectored(bufs)
     }
 }
 
@@ -128,6 +107,35 @@ impl Future for Readable<'_> {
         // Bytes or the end: the next read says which. An error (a reset) is said now: the
         // peek has taken it from the socket, and the next read would find only the end.
         ready_or_wait(peeked.map(|_| ()), stream.token, Direction::Read, cx)
+    }
+}
+
+/// The future of [`TcpStream::writable`].
+pub struct Writable<'a> {
+    stream: &'a TcpStream,
+}
+
+impl Future for Writable<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let stream = self.stream;
+        // Look first, as `readable` does: poll(2) with no wait says whether the send buffer
+        // has room, or the socket has failed (the next write then says how).
+        let mut look = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&stream.inner),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: poll(2) reads and writes the one pollfd it is given, which lives on this
+        // stack for the whole call; a timeout of 0 means it never waits.
+        let found = unsafe { libc::poll(&mut look, 1, 0) };
+        let looked = match found {
+            n if n < 0 => Err(io::Error::last_os_error()),
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            _ => Ok(()),
+        };
+        ready_or_wait(looked, stream.token, Direction::Write, cx)
     }
 }
 

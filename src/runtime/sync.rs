@@ -57,8 +57,9 @@ impl Semaphore {
     /// this way for every connection to finish).
     pub async fn acquire_many_owned(
         self: Arc<Self>,
-        count: usize,
+        count: u32,
     ) -> Result<OwnedSemaphorePermit, AcquireError> {
+        let count = count as usize; // u32 as tokio's: a count of places fits either way
         poll_fn(|cx| {
             let mut state = self.state();
             if state.free >= count {

@@ -30,6 +30,7 @@ pub const ALL_STAGES: &[(&str, &str)] = &[
     ("08_cpu_pool", env!("CARGO_BIN_EXE_08_cpu_pool")),
     ("09_loop_per_core", env!("CARGO_BIN_EXE_09_loop_per_core")),
     ("10_async", env!("CARGO_BIN_EXE_10_async")),
+    ("11_tokio", env!("CARGO_BIN_EXE_11_tokio")),
 ];
 
 /// A request for `/` that asks the server to close after its response, so that a client can

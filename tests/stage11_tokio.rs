@@ -1,0 +1,151 @@
+//! Stage 11 runs stage 10's `serve` on tokio's multi-thread runtime: one pool of workers that
+//! share the ready tasks, one listener, one I/O driver.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{read_to_close, wait_for_stat, Reply, Responses, Stage, GET_CLOSE, PATIENCE};
+
+const BIN: &str = env!("CARGO_BIN_EXE_11_tokio");
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+const STATS: &[u8] = b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+/// The stage with `workers` workers, one cook, no log lines, and `extra` flags.
+fn start(workers: &str, extra: &[&str]) -> Stage {
+    let args = [
+        &["--workers", workers, "--cpu-threads", "1", "--quiet"],
+        extra,
+    ]
+    .concat();
+    Stage::start(BIN, &args)
+}
+
+/// Two hundred clients with 500 ms of waiting work overlap on two workers, and the process
+/// has exactly its threads: main, the signal thread, the two workers and the one cook. (tokio
+/// starts a thread for blocking work only when asked; this stage never asks.)
+#[test]
+fn two_hundred_clients_overlap_on_two_workers() {
+    let stage = start("2", &["--work-ms", "500", "--backlog", "1024"]);
+    let expected = ["11_tokio", "cook-0", "ctrl-c", "worker-0", "worker-1"];
+    assert_eq!(stage.thread_names(&expected), expected);
+    let started = Instant::now();
+    let clients: Vec<_> = (0..200)
+        .map(|_| {
+            let mut stream = stage.connect();
+            stream.write_all(GET_CLOSE).unwrap();
+            thread::spawn(move || Reply::parse(&read_to_close(&mut stream)).status)
+        })
+        .collect();
+    for client in clients {
+        assert_eq!(client.join().unwrap(), 200);
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(stage.stats()["peak_in_flight"] >= 150);
+    assert_eq!(stage.thread_names(&expected), expected);
+}
+
+/// Keep-alive and pipelining as in stage 07, on tokio: a hundred requests on one connection,
+/// then three pipelined ones answered in order.
+#[test]
+fn kept_connections_and_pipelined_requests_in_order() {
+    let stage = start("2", &["--work-ms", "0"]);
+    let mut stream = stage.connect();
+    let mut responses = Responses::new(&mut stream);
+    for _ in 0..100 {
+        responses.stream().write_all(GET).unwrap();
+        assert_eq!(responses.next(false).unwrap().unwrap().status, 200);
+    }
+    let pipelined = [GET, b"GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n", GET].concat();
+    responses.stream().write_all(&pipelined).unwrap();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| responses.next(false).unwrap().unwrap().status)
+        .collect();
+    assert_eq!(statuses, [200, 404, 200]);
+    assert_eq!(stage.stats()["keep_alive_reuses"], 102);
+}
+
+/// Tricklers get 408 at the deadline; a connection that sends nothing is closed quietly; the
+/// FIN that comes with a request closes its connection at once.
+#[test]
+fn deadlines_and_the_fin_that_comes_with_the_request() {
+    let stage = start("2", &["--work-ms", "0", "--header-timeout-ms", "1000"]);
+    let mut trickler = stage.connect();
+    trickler.write_all(b"GET / HT").unwrap();
+    let mut silent = stage.connect();
+    let mut leaving = stage.connect();
+    leaving.write_all(STATS).unwrap();
+    leaving.shutdown(std::net::Shutdown::Write).unwrap();
+    let (bytes, ending) = common::read_until_end(&mut leaving);
+    assert_eq!(
+        (Reply::parse(&bytes).status, ending),
+        (200, common::Ending::Eof)
+    );
+    assert_eq!(Reply::parse(&read_to_close(&mut trickler)).status, 408);
+    let (rest, ending) = common::read_until_end(&mut silent);
+    assert_eq!((rest.len(), ending), (0, common::Ending::Eof));
+    assert_eq!(common::settled_stats(&stage)["timeouts"], 2);
+}
+
+/// The kitchen on tokio: while 400 ms of computing cooks, `/stats` is answered at once.
+#[test]
+fn the_workers_answer_while_the_kitchen_cooks() {
+    let stage = start("1", &["--work-ms", "0", "--cpu-ms", "400"]);
+    let mut cooking = stage.connect();
+    cooking.write_all(GET_CLOSE).unwrap();
+    wait_for_stat(&stage, "kitchen_cooking", 1);
+    let asked = Instant::now();
+    assert_eq!(stage.stats()["kitchen_cooking"], 1);
+    assert!(asked.elapsed() < Duration::from_millis(250));
+    assert_eq!(Reply::parse(&read_to_close(&mut cooking)).status, 200);
+}
+
+/// Two thousand silent connections are tasks: the thread count does not grow.
+#[test]
+fn two_thousand_silent_connections_add_no_thread() {
+    let stage = start("2", &["--header-timeout-ms", "60000", "--backlog", "4096"]);
+    let before = stage.threads();
+    let silent: Vec<TcpStream> = (0..2000).map(|_| stage.connect()).collect();
+    wait_for_stat(&stage, "connections_open", 2001);
+    assert_eq!(stage.threads(), before);
+    drop(silent);
+}
+
+/// Ctrl-C: idle kept connections closed at once, the request in progress finished with
+/// `Connection: close`, exit 0.
+#[test]
+fn ctrl_c_closes_the_idle_and_finishes_the_busy() {
+    let stage = start("2", &["--work-ms", "600", "--drain-ms", "20000"]);
+    let mut regulars: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = stage.connect();
+            stream
+                .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap();
+            let reply = Responses::new(&mut stream).next(false).unwrap().unwrap();
+            assert_eq!(reply.status, 200);
+            stream
+        })
+        .collect();
+    let mut in_progress = stage.connect();
+    in_progress.write_all(GET).unwrap();
+    wait_for_stat(&stage, "in_flight", 1);
+    let started = Instant::now();
+    stage.interrupt();
+    for stream in &mut regulars {
+        let mut byte = [0u8; 1];
+        assert_eq!(stream.read(&mut byte).map_err(|e| e.kind()), Ok(0));
+    }
+    let idle_closed = started.elapsed();
+    let reply = Reply::parse(&read_to_close(&mut in_progress));
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("Connection"), Some("close"));
+    let (status, _) = stage.wait_exit(PATIENCE);
+    assert!(status.success(), "{status}");
+    assert!(idle_closed < Duration::from_millis(500), "{idle_closed:?}");
+}
