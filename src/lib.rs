@@ -31,6 +31,8 @@
 //! | [`listener`] | binding with a backlog; [`AcceptBackoff`]: an accept error is logged and retried, never fatal | 1 |
 //! | [`shutdown`] | graceful Ctrl-C: close the door, drain, summary | 1 |
 //! | [`limits`] | the descriptor limit, and what it allows the event loop to hold | 6 |
+//! | [`runtime`] | stage 10's runtime: executor, reactor, timers, sockets as futures | 10 |
+//! | [`regulars`] | stages 10-11: the idle kept connections, so the bound can make room | 10 |
 //! | [`clock`] | UTC timestamps for logs and the `Date` header | - |
 //!
 //! Chapters are in `docs/`; chapter N explains stage `0N_*`.
@@ -43,6 +45,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod logging;
+pub mod regulars;
 pub mod runtime;
 pub mod server;
 pub mod shutdown;

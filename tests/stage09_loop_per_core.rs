@@ -64,17 +64,24 @@ fn the_kernel_spreads_the_clients_over_the_loops() {
 fn a_shared_listener_wakes_every_loop_for_every_client() {
     for (flags, herd) in [(&[][..], false), (&["--shared-listener"][..], true)] {
         let stage = start("2", flags);
-        for _ in 0..100 {
-            let mut stream = stage.connect();
-            stream.write_all(GET_CLOSE).unwrap();
-            assert_eq!(Reply::parse(&read_to_close(&mut stream)).status, 200);
-        }
-        let stats = common::settled_stats(&stage);
-        let misses = stats["loop_0_accept_misses"] + stats["loop_1_accept_misses"];
-        if herd {
-            assert!(misses > 0, "{stats:?}");
-        } else {
-            assert_eq!(misses, 0, "{stats:?}");
+        // On a loaded machine a loop may be busy when a client comes, and miss nothing: so
+        // the herd is given up to five rounds to show.
+        for _ in 0..5 {
+            for _ in 0..100 {
+                let mut stream = stage.connect();
+                stream.write_all(GET_CLOSE).unwrap();
+                assert_eq!(Reply::parse(&read_to_close(&mut stream)).status, 200);
+            }
+            let stats = common::settled_stats(&stage);
+            let misses = stats["loop_0_accept_misses"] + stats["loop_1_accept_misses"];
+            if !herd {
+                assert_eq!(misses, 0, "{stats:?}");
+                break;
+            }
+            if misses > 0 {
+                break;
+            }
+            assert!(stats["accepted"] < 500, "no loop ever woke for nothing: {stats:?}");
         }
     }
 }

@@ -177,3 +177,47 @@ fn ctrl_c_closes_the_idle_and_finishes_the_busy() {
     assert!(status.success(), "{status}");
     assert!(idle_closed < Duration::from_millis(500), "{idle_closed:?}");
 }
+
+/// Stage 07's rule on tasks: with `--max-conns 2` held by two regulars idle between
+/// requests, a third client is served at once; the one idle the longest was asked to leave
+/// (counted in `idle_closed_for_room`), and the other keeps its connection.
+#[test]
+fn at_the_bound_the_longest_idle_regular_makes_room() {
+    let stage = start(
+        "1",
+        &[
+            "--work-ms",
+            "0",
+            "--max-conns",
+            "2",
+            "--keep-alive-ms",
+            "5000",
+        ],
+    );
+    let mut oldest = stage.connect();
+    let mut newer = stage.connect();
+    for stream in [&mut oldest, &mut newer] {
+        stream.write_all(GET).unwrap();
+        assert_eq!(
+            Responses::new(stream).next(false).unwrap().unwrap().status,
+            200
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let asked = Instant::now();
+    let mut third = stage.connect();
+    third.write_all(GET_CLOSE).unwrap();
+    assert_eq!(Reply::parse(&read_to_close(&mut third)).status, 200);
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the third client waited {took:?}"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(oldest.read(&mut byte).map_err(|e| e.kind()), Ok(0));
+    newer
+        .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let reply = Responses::new(&mut newer).next(false).unwrap().unwrap();
+    assert_eq!(common::parse_stats(&reply.body)["idle_closed_for_room"], 1);
+}

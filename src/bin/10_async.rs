@@ -42,6 +42,7 @@ use tcp_server::event_loop::kitchen::Kitchen;
 use tcp_server::http::body::Body;
 use tcp_server::http::handler::{peer_has_left, route, send_fin, Route};
 use tcp_server::http::{self, Framed, Input, Persistence, ReadError, Response, Status};
+use tcp_server::regulars::Regulars;
 use tcp_server::runtime::net::{TcpListener, TcpStream};
 use tcp_server::runtime::sync::{OwnedSemaphorePermit, Semaphore};
 use tcp_server::runtime::time::{sleep, sleep_until, timeout, timeout_at};
@@ -192,15 +193,10 @@ async fn accept_loop(
         Err(e) => return logging::warn(format_args!("a runtime cannot use its listener: {e}")),
     };
     let room = Arc::new(Semaphore::new(share));
+    let regulars = Arc::new(Regulars::default());
     let mut backoff = AcceptBackoff::new();
     let mut accepted = 0;
     loop {
-        // A place first, then the client, as stage 03 did: at the bound, clients wait in
-        // the backlog. Either wait ends at Ctrl-C.
-        let place = match race(pin!(Arc::clone(&room).acquire_owned()), server.stopped()).await {
-            Either::Left(Ok(place)) => place,
-            Either::Left(Err(_)) | Either::Right(()) => break,
-        };
         let (stream, peer) = match race(pin!(listener.accept()), server.stopped()).await {
             Either::Left(Ok(client)) => client,
             // One failed accept never closes the cafe: pause, then try again.
@@ -212,11 +208,26 @@ async fn accept_loop(
             }
             Either::Right(()) => break,
         };
+        // Its place under --max-conns. At the bound, the regular idle the longest is asked
+        // to leave (stage 07's rule); with none idle, this client waits for a place.
+        let place = match Arc::clone(&room).try_acquire_owned() {
+            Ok(place) => place,
+            Err(_) => {
+                if regulars.make_room() {
+                    bump(&server.stats.idle_closed_for_room);
+                }
+                match race(pin!(Arc::clone(&room).acquire_owned()), server.stopped()).await {
+                    Either::Left(Ok(place)) => place,
+                    Either::Left(Err(_)) | Either::Right(()) => break,
+                }
+            }
+        };
         spawn(serve(
             stream,
             peer,
             Arc::clone(&server),
             Arc::clone(&kitchen),
+            Arc::clone(&regulars),
             lane,
             place,
         ));
@@ -239,6 +250,7 @@ async fn serve(
     peer: SocketAddr,
     server: Arc<Server>,
     kitchen: Arc<Kitchen>,
+    regulars: Arc<Regulars>,
     lane: usize,
     _place: OwnedSemaphorePermit,
 ) {
@@ -251,7 +263,9 @@ async fn serve(
     let mut wait = server.config.header_timeout;
     loop {
         // Until a request's first byte: the cheapest wait, holding no buffer (State::Idle).
-        match next_request(&stream, &mut input, &server, since + wait).await {
+        // A kept connection may be asked to leave, to make room (stage 07's rule).
+        let regulars = (requests > 0).then_some(&*regulars);
+        match next_request(&stream, &mut input, &server, since + wait, regulars).await {
             Arrival::Request => {}
             Arrival::Silence if requests == 0 => {
                 // Not a byte of a request by the deadline: nothing to answer (as stage 06).
@@ -262,7 +276,7 @@ async fn serve(
                 return left_without_a_request(&server, peer, since)
             }
             Arrival::Failed(e) => return server.connection_error(peer, "read failed", &e),
-            Arrival::Silence | Arrival::Closed | Arrival::Stopped => return,
+            Arrival::Silence | Arrival::Closed | Arrival::Stopped | Arrival::AskedToLeave => return,
         }
         if requests > 0 {
             since = Instant::now();
@@ -451,19 +465,30 @@ enum Arrival {
     Failed(std::io::Error),
     /// Ctrl-C.
     Stopped,
+    /// Idle the longest when a new client needed its place.
+    AskedToLeave,
 }
 
 /// Waits for the first byte of a request, until `until`, holding no buffer: the socket's
-/// readiness, the deadline, and Ctrl-C, raced. Empty lines are not a request.
+/// readiness, the deadline, Ctrl-C and, for a kept connection, a request to make room, raced.
+/// Empty lines are not a request.
 async fn next_request(
     stream: &TcpStream,
     input: &mut Input,
     server: &Server,
     until: Instant,
+    regulars: Option<&Regulars>,
 ) -> Arrival {
     while !input.holds_a_request() {
         let (readable, deadline) = (pin!(stream.readable()), pin!(sleep_until(until)));
-        match race(race(readable, server.stopped()), deadline).await {
+        let asked = pin!(async {
+            match regulars {
+                Some(regulars) => regulars.asked_to_leave().await,
+                None => std::future::pending().await,
+            }
+        });
+        let ended = race(server.stopped(), asked);
+        match race(race(readable, ended), deadline).await {
             Either::Left(Either::Left(Ok(()))) => match read_now(stream, input) {
                 Ok(()) => {}
                 Err(ReadError::Io(e)) => return Arrival::Failed(e),
@@ -472,7 +497,8 @@ async fn next_request(
                 Err(_) => return Arrival::Closed,
             },
             Either::Left(Either::Left(Err(e))) => return Arrival::Failed(e),
-            Either::Left(Either::Right(())) => return Arrival::Stopped,
+            Either::Left(Either::Right(Either::Left(()))) => return Arrival::Stopped,
+            Either::Left(Either::Right(Either::Right(()))) => return Arrival::AskedToLeave,
             Either::Right(()) => return Arrival::Silence,
         }
     }
@@ -760,7 +786,8 @@ mod tests {
             let listener = TcpListener::from_std(std_listener).unwrap();
             let (stream, peer) = listener.accept().await.unwrap();
             let place = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
-            let future = serve(stream, peer, server, kitchen, 0, place);
+            let regulars = Arc::new(Regulars::default());
+            let future = serve(stream, peer, server, kitchen, regulars, 0, place);
             let serve_size = std::mem::size_of_val(&future);
             let conn_size = std::mem::size_of::<tcp_server::event_loop::conn::Conn>();
             println!("serve future: {serve_size} bytes; stage 06's Conn: {conn_size} bytes");

@@ -27,6 +27,10 @@ struct State {
 #[derive(Debug)]
 pub struct AcquireError;
 
+/// No place is free now.
+#[derive(Debug)]
+pub struct TryAcquireError;
+
 /// A place held; dropping it gives the place back and wakes the next task waiting.
 #[derive(Debug)]
 pub struct OwnedSemaphorePermit {
@@ -46,6 +50,21 @@ impl Semaphore {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One place if one is free now, without waiting.
+    pub fn try_acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        {
+            let mut state = self.state();
+            if state.free == 0 {
+                return Err(TryAcquireError);
+            }
+            state.free -= 1;
+        }
+        Ok(OwnedSemaphorePermit {
+            semaphore: self,
+            count: 1,
+        })
     }
 
     /// Waits for one place.
