@@ -974,31 +974,31 @@ const NOT_MEASURED: &[(&str, &[&str], &str)] = &[
         "nginx's default keepalive_timeout",
     ),
     (
-        "docs/08-measuring.md",
+        "docs/12-measuring.md",
         &["97.7", "98.3"],
         "a measured rate over its ceiling",
     ),
     (
-        "docs/08-measuring.md",
+        "docs/12-measuring.md",
         &["63"],
         "1 - 0.99^100, a probability",
     ),
     (
-        "docs/08-measuring.md",
+        "docs/12-measuring.md",
         &["800"],
         "the rate Little's law is asked about",
     ),
     (
-        "docs/08-measuring.md",
+        "docs/12-measuring.md",
         &["0.2"],
         "a share of requests; C / 50 s for C = 10",
     ),
     (
-        "docs/08-measuring.md",
+        "docs/12-measuring.md",
         &["0.6", "1.4", "3.0", "6.2"],
         "sums of retransmission waits",
     ),
-    ("docs/09-beyond.md", &["9.3"], "a section of RFC 9112"),
+    ("docs/13-beyond.md", &["9.3"], "a section of RFC 9112"),
 ];
 
 /// Whether `number` occurs in `text` as a whole number, not inside a longer one.

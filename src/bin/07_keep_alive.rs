@@ -23,8 +23,8 @@
 //! connection, and `/stats` shows two requests on one accepted connection.
 //!
 //! **What breaks next.** One thread: work that computes (`--cpu-ms`) still stalls every
-//! connection, and the loop uses one core of many. Chapter 9 (`docs/09-beyond.md`) shows where
-//! servers go from here. (Chapter 7: `docs/07-keep-alive.md`.)
+//! connection on the loop. Stage 08 hands it to a kitchen of threads.
+//! (Chapter 7: `docs/07-keep-alive.md`.)
 
 use std::io::ErrorKind;
 use std::process::ExitCode;

@@ -20,8 +20,7 @@
 //! makes it wait for the computing in front of it.
 //!
 //! **What breaks next.** One loop: the loop itself uses one core of many, however many cooks
-//! the kitchen has. Chapter 10 (`docs/10-beyond.md`) shows where servers go from here.
-//! (Chapter 8: `docs/08-cpu-pool.md`.)
+//! the kitchen has. Stage 09 runs a loop per core. (Chapter 8: `docs/08-cpu-pool.md`.)
 
 use std::io::ErrorKind;
 use std::process::ExitCode;
