@@ -1655,3 +1655,95 @@ mod chapter_7_one_request_per_read {
         assert_eq!(answers(stage.connect()), 3);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sample logs, and the book's voice
+// ---------------------------------------------------------------------------------------------
+
+/// The shape of a stage's log line about a request or a connection
+/// (`2026-11-25T19:44:39.174Z main 127.0.0.1:37110 "GET / HTTP/1.1" 200 1001ms, queued 0ms`):
+/// the time, the thread, the peer and the request line made neutral, every number made `N`.
+/// `None` for any other line.
+fn log_shape(line: &str) -> Option<String> {
+    let mut words = line.trim().splitn(4, ' ');
+    let time = words.next()?.as_bytes();
+    let is_time = time.len() == 24
+        && time[10] == b'T'
+        && time[23] == b'Z'
+        && time[..4].iter().all(u8::is_ascii_digit);
+    if !is_time {
+        return None;
+    }
+    let _thread = words.next()?;
+    words.next()?.parse::<std::net::SocketAddr>().ok()?;
+    let rest = words.next()?;
+    // The request line is quoted, with its own quotes escaped; it may hold digits and spaces.
+    let rest = match rest.strip_prefix('"') {
+        Some(quoted) => format!("\"LINE\"{}", &quoted[quoted.find("\" ")? + 1..]),
+        None => rest.to_string(),
+    };
+    let mut shape = String::from("TIME THREAD PEER ");
+    let mut digits = false;
+    for c in rest.chars() {
+        if !c.is_ascii_digit() {
+            shape.push(c);
+        } else if !digits {
+            shape.push('N');
+        }
+        digits = c.is_ascii_digit();
+    }
+    Some(shape)
+}
+
+/// The sample logs in the chapters and the README have the format the stages print today: a
+/// request served (with its `, queued Nms`, which chapter 4 reads as the proof that the queue
+/// exists), a request whose client left, a connection that closed without a request. The
+/// formats come from a real run of stage 01, not from a copy of `src/logging.rs`.
+#[test]
+fn sample_log_lines_have_the_format_the_stages_print() {
+    use std::io::{Read, Write};
+    let stage = common::Stage::start(env!("CARGO_BIN_EXE_01_single"), &["--work-ms", "50"]);
+    // Served.
+    stage.exchange(common::GET_CLOSE);
+    assert!(stage.wait_for_log("queued"), "{}", stage.stderr());
+    // Closed without a request.
+    drop(stage.connect());
+    assert!(
+        stage.wait_for_log("without a request"),
+        "{}",
+        stage.stderr()
+    );
+    // Abandoned: the client half-closes before the work begins.
+    let mut client = stage.connect();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    common::finish_sending(&client);
+    let _ = client.read_to_end(&mut Vec::new());
+    assert!(stage.wait_for_log("abandoned"), "{}", stage.stderr());
+    let printed: BTreeSet<String> = stage.stderr().lines().filter_map(log_shape).collect();
+    assert_eq!(printed.len(), 3, "three kinds of line: {printed:#?}");
+
+    let mut files = book_files();
+    files.push(root().join("README.md"));
+    let mut wrong = Vec::new();
+    let mut samples = 0;
+    for file in &files {
+        for (i, line) in read(file).lines().enumerate() {
+            let Some(shape) = log_shape(line) else {
+                continue;
+            };
+            samples += 1;
+            if !printed.contains(&shape) {
+                wrong.push(format!("{}:{}: {}", relative(file), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(samples > 10, "found only {samples} sample log lines");
+    assert!(
+        wrong.is_empty(),
+        "sample log lines that no stage prints in this form (paste them again from a real \
+         run):\n{}\nthe forms a stage prints:\n{printed:#?}",
+        wrong.join("\n")
+    );
+}
