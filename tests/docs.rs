@@ -1747,3 +1747,88 @@ fn sample_log_lines_have_the_format_the_stages_print() {
         wrong.join("\n")
     );
 }
+
+/// Phrases about how the project itself came to be: the issues and sessions it was built in,
+/// the seed it grew from, its earlier versions. A learner knows none of them, and the book
+/// speaks to the learner. Each phrase is matched as whole words, case aside; "issue" is also
+/// caught when a number follows it (`issue 12`, `issue #12`).
+const HISTORY_PHRASES: &[&str] = &[
+    "the seed of this",
+    "seed of this project",
+    "the project's seed",
+    "the issue",
+    "this issue",
+    "this session",
+    "the session",
+    "a session of",
+    "the project was asked",
+    "asked for this stage",
+    "first version of this stage",
+    "first version of this book",
+];
+
+/// Where `phrase` occurs in `text` (both lowercase) as whole words.
+fn whole_word_matches(text: &str, phrase: &str) -> Vec<usize> {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(phrase)
+        .map(|(at, _)| at)
+        .filter(|&at| {
+            !word(text[..at].chars().next_back()) && !word(text[at + phrase.len()..].chars().next())
+        })
+        .collect()
+}
+
+/// The book and the README speak to a learner, in their own voice: never of "the issue" that
+/// asked for something, "the seed" of the project, the session it was written in. (A reader
+/// meets `requests.Session` and "the first request" untroubled: the phrases are whole words.)
+#[test]
+fn the_book_does_not_speak_of_its_own_history() {
+    let mut files = book_files();
+    files.push(root().join("README.md"));
+    let mut found = Vec::new();
+    for file in &files {
+        for (i, line) in read(file).lines().enumerate() {
+            let lower = line.to_lowercase();
+            let mut hits: Vec<&str> = HISTORY_PHRASES
+                .iter()
+                .copied()
+                .filter(|phrase| !whole_word_matches(&lower, phrase).is_empty())
+                .collect();
+            let numbered = whole_word_matches(&lower, "issue").into_iter().any(|at| {
+                let after = &lower[at + "issue".len()..];
+                after.starts_with([' ', '#'])
+                    && after
+                        .trim_start_matches([' ', '#'])
+                        .starts_with(|c: char| c.is_ascii_digit())
+            });
+            if numbered {
+                hits.push("issue N");
+            }
+            if !hits.is_empty() {
+                found.push(format!(
+                    "{}:{}: {hits:?}: {}",
+                    relative(file),
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "say it in the book's own voice, to a learner (what the idea is, what the target is), \
+         not as the project's history:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The phrase matcher itself: whole words only, so that prose which merely contains the
+/// letters passes.
+#[test]
+fn history_phrases_match_whole_words_only() {
+    assert_eq!(whole_word_matches("the issue that asked", "the issue"), [0]);
+    assert!(whole_word_matches("see the issues list", "the issue").is_empty());
+    assert!(whole_word_matches("requests.session()", "the session").is_empty());
+    assert!(whole_word_matches("bathe issue", "the issue").is_empty());
+    assert_eq!(whole_word_matches("as issue 12 said", "issue"), [3]);
+}
