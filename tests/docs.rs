@@ -1708,10 +1708,7 @@ fn log_shape(line: &str) -> Option<String> {
 #[test]
 fn sample_log_lines_have_the_format_the_stages_print() {
     use std::io::{Read, Write};
-    let stage = common::Stage::start(env!("CARGO_BIN_EXE_01_single"), &["--work-ms", "50"]);
-    // Served.
-    stage.exchange(common::GET_CLOSE);
-    assert!(stage.wait_for_log("queued"), "{}", stage.stderr());
+    let stage = common::Stage::start(env!("CARGO_BIN_EXE_01_single"), &["--work-ms", "300"]);
     // Closed without a request.
     drop(stage.connect());
     assert!(
@@ -1719,13 +1716,17 @@ fn sample_log_lines_have_the_format_the_stages_print() {
         "{}",
         stage.stderr()
     );
-    // Abandoned: the client half-closes before the work begins.
-    let mut client = stage.connect();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    common::finish_sending(&client);
-    let _ = client.read_to_end(&mut Vec::new());
+    // Served: stage 01's one thread works on it for 300 ms...
+    let mut served = stage.connect();
+    served.write_all(common::GET_CLOSE).unwrap();
+    // ...while this client, in the backlog, sends its request and half-closes. When its turn
+    // comes its FIN is already there, so it is abandoned however busy the machine is.
+    let mut gone = stage.connect();
+    gone.write_all(common::GET_CLOSE).unwrap();
+    common::finish_sending(&gone);
+    assert!(common::read_to_close(&mut served).starts_with(b"HTTP/1.1 200 OK"));
+    let _ = gone.read_to_end(&mut Vec::new());
+    assert!(stage.wait_for_log("queued"), "{}", stage.stderr());
     assert!(stage.wait_for_log("abandoned"), "{}", stage.stderr());
     let printed: BTreeSet<String> = stage.stderr().lines().filter_map(log_shape).collect();
     assert_eq!(printed.len(), 3, "three kinds of line: {printed:#?}");
