@@ -1784,7 +1784,13 @@ mod chapter_6_read_once_per_event {
             ask(addr, 8).starts_with(b"HTTP/1.1 200 OK"),
             "in pieces: answered"
         );
-        assert_eq!(ask(addr, REQUEST.len()), b"", "at once: never answered");
+        // As text, so that the learner who fixes the loop (chapter 6, exercise 3) reads the
+        // answer the fixed loop sent.
+        assert_eq!(
+            String::from_utf8_lossy(&ask(addr, REQUEST.len())),
+            "",
+            "at once: never answered"
+        );
         stop.store(true, Ordering::Relaxed);
         handle.join().unwrap();
 
@@ -2057,4 +2063,182 @@ mod chapter_10_tiny_runtime {
         let ended = ended.recv_timeout(Duration::from_secs(5));
         assert_eq!(ended, Ok(true), "block_on never saw the wake");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sample logs, and the book's voice
+// ---------------------------------------------------------------------------------------------
+
+/// The shape of a stage's log line about a request or a connection
+/// (`2026-11-25T19:44:39.174Z main 127.0.0.1:37110 "GET / HTTP/1.1" 200 1001ms, queued 0ms`):
+/// the time, the thread, the peer and the request line made neutral, every number made `N`.
+/// `None` for any other line.
+fn log_shape(line: &str) -> Option<String> {
+    let mut words = line.trim().splitn(4, ' ');
+    let time = words.next()?.as_bytes();
+    let is_time = time.len() == 24
+        && time[10] == b'T'
+        && time[23] == b'Z'
+        && time[..4].iter().all(u8::is_ascii_digit);
+    if !is_time {
+        return None;
+    }
+    let _thread = words.next()?;
+    words.next()?.parse::<std::net::SocketAddr>().ok()?;
+    let rest = words.next()?;
+    // The request line is quoted, with its own quotes escaped; it may hold digits and spaces.
+    let rest = match rest.strip_prefix('"') {
+        Some(quoted) => format!("\"LINE\"{}", &quoted[quoted.find("\" ")? + 1..]),
+        None => rest.to_string(),
+    };
+    let mut shape = String::from("TIME THREAD PEER ");
+    let mut digits = false;
+    for c in rest.chars() {
+        if !c.is_ascii_digit() {
+            shape.push(c);
+        } else if !digits {
+            shape.push('N');
+        }
+        digits = c.is_ascii_digit();
+    }
+    Some(shape)
+}
+
+/// The sample logs in the chapters and the README have the format the stages print today: a
+/// request served (with its `, queued Nms`, which chapter 4 reads as the proof that the queue
+/// exists), a request whose client left, a connection that closed without a request. The
+/// formats come from a real run of stage 01, not from a copy of `src/logging.rs`.
+#[test]
+fn sample_log_lines_have_the_format_the_stages_print() {
+    use std::io::{Read, Write};
+    let stage = common::Stage::start(env!("CARGO_BIN_EXE_01_single"), &["--work-ms", "300"]);
+    // Closed without a request.
+    drop(stage.connect());
+    assert!(
+        stage.wait_for_log("without a request"),
+        "{}",
+        stage.stderr()
+    );
+    // Served: stage 01's one thread works on it for 300 ms...
+    let mut served = stage.connect();
+    served.write_all(common::GET_CLOSE).unwrap();
+    // ...while this client, in the backlog, sends its request and half-closes. When its turn
+    // comes its FIN is already there, so it is abandoned however busy the machine is.
+    let mut gone = stage.connect();
+    gone.write_all(common::GET_CLOSE).unwrap();
+    common::finish_sending(&gone);
+    assert!(common::read_to_close(&mut served).starts_with(b"HTTP/1.1 200 OK"));
+    let _ = gone.read_to_end(&mut Vec::new());
+    assert!(stage.wait_for_log("queued"), "{}", stage.stderr());
+    assert!(stage.wait_for_log("abandoned"), "{}", stage.stderr());
+    let printed: BTreeSet<String> = stage.stderr().lines().filter_map(log_shape).collect();
+    assert_eq!(printed.len(), 3, "three kinds of line: {printed:#?}");
+
+    let mut files = book_files();
+    files.push(root().join("README.md"));
+    let mut wrong = Vec::new();
+    let mut samples = 0;
+    for file in &files {
+        for (i, line) in read(file).lines().enumerate() {
+            let Some(shape) = log_shape(line) else {
+                continue;
+            };
+            samples += 1;
+            if !printed.contains(&shape) {
+                wrong.push(format!("{}:{}: {}", relative(file), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(samples > 10, "found only {samples} sample log lines");
+    assert!(
+        wrong.is_empty(),
+        "sample log lines that no stage prints in this form (paste them again from a real \
+         run):\n{}\nthe forms a stage prints:\n{printed:#?}",
+        wrong.join("\n")
+    );
+}
+
+/// Phrases about how the project itself came to be: the issues and sessions it was built in,
+/// the seed it grew from, its earlier versions. A learner knows none of them, and the book
+/// speaks to the learner. Each phrase is matched as whole words, case aside; "issue" is also
+/// caught when a number follows it (`issue 12`, `issue #12`).
+const HISTORY_PHRASES: &[&str] = &[
+    "the seed of this",
+    "seed of this project",
+    "the project's seed",
+    "the issue",
+    "this issue",
+    "this session",
+    "the session",
+    "a session of",
+    "the project was asked",
+    "asked for this stage",
+    "first version of this stage",
+    "first version of this book",
+];
+
+/// Where `phrase` occurs in `text` (both lowercase) as whole words.
+fn whole_word_matches(text: &str, phrase: &str) -> Vec<usize> {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(phrase)
+        .map(|(at, _)| at)
+        .filter(|&at| {
+            !word(text[..at].chars().next_back()) && !word(text[at + phrase.len()..].chars().next())
+        })
+        .collect()
+}
+
+/// The book and the README speak to a learner, in their own voice: never of "the issue" that
+/// asked for something, "the seed" of the project, the session it was written in. (A reader
+/// meets `requests.Session` and "the first request" untroubled: the phrases are whole words.)
+#[test]
+fn the_book_does_not_speak_of_its_own_history() {
+    let mut files = book_files();
+    files.push(root().join("README.md"));
+    let mut found = Vec::new();
+    for file in &files {
+        for (i, line) in read(file).lines().enumerate() {
+            let lower = line.to_lowercase();
+            let mut hits: Vec<&str> = HISTORY_PHRASES
+                .iter()
+                .copied()
+                .filter(|phrase| !whole_word_matches(&lower, phrase).is_empty())
+                .collect();
+            let numbered = whole_word_matches(&lower, "issue").into_iter().any(|at| {
+                let after = &lower[at + "issue".len()..];
+                after.starts_with([' ', '#'])
+                    && after
+                        .trim_start_matches([' ', '#'])
+                        .starts_with(|c: char| c.is_ascii_digit())
+            });
+            if numbered {
+                hits.push("issue N");
+            }
+            if !hits.is_empty() {
+                found.push(format!(
+                    "{}:{}: {hits:?}: {}",
+                    relative(file),
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "say it in the book's own voice, to a learner (what the idea is, what the target is), \
+         not as the project's history:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The phrase matcher itself: whole words only, so that prose which merely contains the
+/// letters passes.
+#[test]
+fn history_phrases_match_whole_words_only() {
+    assert_eq!(whole_word_matches("the issue that asked", "the issue"), [0]);
+    assert!(whole_word_matches("see the issues list", "the issue").is_empty());
+    assert!(whole_word_matches("requests.session()", "the session").is_empty());
+    assert!(whole_word_matches("bathe issue", "the issue").is_empty());
+    assert_eq!(whole_word_matches("as issue 12 said", "issue"), [3]);
 }
