@@ -1,9 +1,11 @@
-//! # tcp_server: the shared parts of seven teaching TCP servers
+//! # tcp_server: the shared parts of eleven teaching TCP servers
 //!
 //! Each stage in `src/bin/` is one idea. In stages 01-05 its `main` binds a listener, loops on
-//! `accept()` and hands each connection off; in stages 06 and 07 it runs an event loop over
-//! non-blocking sockets. Everything around that skeleton lives here, as small functions and
-//! types with plain names, so a stage's file holds only its idea.
+//! `accept()` and hands each connection off; in stages 06-09 it runs an event loop over
+//! non-blocking sockets (09: one per core); in stages 10 and 11 each connection is an
+//! `async fn`, on a runtime of our own (10) or on tokio (11). Everything around that skeleton
+//! lives here, as small functions and types with plain names, so a stage's file holds only its
+//! idea.
 //!
 //! ## Layout
 //!
@@ -18,7 +20,7 @@
 //! | [`blocking::handle`] | [`handle_connection`]: read, route, work, write, on the calling thread | 1 |
 //! | [`blocking::semaphore`] | [`Semaphore`], a counting semaphore on `Mutex` + `Condvar` | 3 |
 //! | [`blocking::deadline`] | [`Deadlines`], a reader and a writer that never wait past a deadline | 5 |
-//! | [`event_loop`] | the event loop (06-08): one thread, many non-blocking sockets | 6-8 |
+//! | [`event_loop`] | the event loop (06-09): one thread, many non-blocking sockets | 6-9 |
 //! | [`event_loop::conn`] | one connection as a state machine: from an event to the `read()` it causes | 6 |
 //! | [`event_loop::connections`] | every connection by token, their timers, the bound, the end at Ctrl-C | 6 |
 //! | [`event_loop::slab`] | a `Vec` with reusable slots: a connection's index is its token | 6 |

@@ -81,7 +81,10 @@ fn a_shared_listener_wakes_every_loop_for_every_client() {
             if misses > 0 {
                 break;
             }
-            assert!(stats["accepted"] < 500, "no loop ever woke for nothing: {stats:?}");
+            assert!(
+                stats["accepted"] < 500,
+                "no loop ever woke for nothing: {stats:?}"
+            );
         }
     }
 }

@@ -33,7 +33,7 @@
 //! socket that is not drained to `WouldBlock` may never be reported ready again (chapter 6
 //! shows that bug). So `run` never stops reading or writing while there is more, and running
 //! when nothing is ready is harmless: a spurious event costs one `WouldBlock`. One exception,
-//! kept in one place ([`Conn::may_read`]): stage 07 does not read between requests after a
+//! kept in one place (`Conn::may_read`): stage 07 does not read between requests after a
 //! read that came back short.
 //!
 //! What stage 07 adds to the machine is marked "Stage 07" below: [`Reuse`], the `Idle` state

@@ -1,4 +1,6 @@
-//! The event loop's parts (stages 06-08): one thread, many non-blocking sockets.
+//! The event loop's parts (stages 06-09): one thread, many non-blocking sockets. Stage 09 runs
+//! one loop per core, each with its own [`connections::Connections`]; stage 08's kitchen is
+//! also what stages 10 and 11 compute with.
 //!
 //! | module | what it does | chapter |
 //! |---|---|---|

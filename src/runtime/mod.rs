@@ -1,6 +1,6 @@
 //! Stage 10's runtime: what `async fn` needs to run, in three small parts and the sockets.
 //!
-//! An `async fn` is compiled into a state machine, a [`Future`](std::future::Future): each
+//! An `async fn` is compiled into a state machine, a [`Future`]: each
 //! `.await` is a state, and `poll` moves it on as far as it can go, then returns `Pending`
 //! after arranging to be woken. Stage 06 wrote that machine by hand (`src/event_loop/conn.rs`);
 //! here the compiler writes it, and this module is what drives it:
