@@ -16,8 +16,9 @@
 //!
 //! **Changed since stage 09.** The loop and its connection table give way to a runtime and
 //! tasks: `accept_loop` spawns a task per connection, and `serve` is that task. The bound on
-//! connections is a semaphore taken before `accept`, as in stage 03; shutdown is a value
-//! every task can await (`server.stopped()`); deadlines are `timeout_at` around a read.
+//! connections is a semaphore, a place for each (at the bound, the regular idle the longest
+//! is asked to leave, as in stage 07); shutdown is a value every task can await
+//! (`server.stopped()`); deadlines are `timeout_at` around a read.
 //!
 //! **Run it.** `cargo run --release --bin 10_async`, then a hundred curls at once: they all
 //! answer after about a second, from the `loop-N` threads.

@@ -11,7 +11,7 @@
 //! | reactor | [`reactor`] | the mio poller; a socket's read and write wakers; the events that wake them | `Connections::ready` |
 //! | timers | [`time`] | `sleep` and `timeout`, on a map of deadlines; the poll's timeout is the earliest | `src/event_loop/timers.rs` |
 //! | sockets | [`net`] | `TcpListener::accept`, `TcpStream::read` and `write`, as futures | `Conn::read`, `Conn::write` |
-//! | a bound | [`sync`] | `Semaphore`: at most N connections, a place taken before `accept` | stage 03's semaphore |
+//! | a bound | [`sync`] | `Semaphore`: at most N connections, a place for each | stage 03's semaphore |
 //!
 //! One runtime runs on one thread (stage 10 starts one per core, as stage 09 starts loops),
 //! so a task is never moved between threads and needs no `Send`. A [`std::task::Waker`] may
