@@ -60,6 +60,8 @@ const OTHER_TOOLS_FLAGS: &[&str] = &[
     "--example",
     "--test",
     "--ignored",
+    "--lib",
+    "--nocapture",
     "--locked",
     "--help",
     // draw.py's and measure.sh's
@@ -2062,6 +2064,22 @@ mod chapter_10_tiny_runtime {
         });
         let ended = ended.recv_timeout(Duration::from_secs(5));
         assert_eq!(ended, Ok(true), "block_on never saw the wake");
+    }
+
+    /// What chapter 10 says the tiny runtime prints at start and answers to `curl -i` is what
+    /// the code prints and sends.
+    #[test]
+    fn chapter_10_shows_what_the_code_prints() {
+        let chapter = super::read(&super::root().join("docs/10-async.md"));
+        let code = super::read(&super::root().join("docs/examples/tiny_runtime.rs"));
+        assert!(code.contains(r#""tiny_runtime listening on http://{addr}""#));
+        assert!(code.contains(r#"StdListener::bind("127.0.0.1:1731")"#));
+        assert!(chapter.contains("```text\ntiny_runtime listening on http://127.0.0.1:1731\n```"));
+        let shown = String::from_utf8_lossy(ANSWER).replace("\r\n", "\n");
+        assert!(
+            chapter.contains(&format!("```text\n{shown}```")),
+            "docs/10-async.md should show curl's output as a text block:\n{shown}"
+        );
     }
 }
 
