@@ -36,6 +36,14 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// clients. The first socket picks the port (when `addr` asks for port 0); the others join it.
 /// Only Linux spreads connections this way: macOS and the BSDs give them all to one socket.
 pub fn bind_per_loop(addr: SocketAddr, backlog: u32, loops: usize) -> io::Result<Vec<TcpListener>> {
+    // SO_REUSEPORT lets any process of the same user join a port's group: a second server
+    // started by mistake on the same port would silently take half the clients. So look
+    // first: if something already answers there, the address is in use, as for every stage.
+    if addr.port() != 0
+        && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    {
+        return Err(io::ErrorKind::AddrInUse.into());
+    }
     let first = open(addr, backlog, true)?;
     let addr = first.local_addr()?;
     let mut listeners = vec![first];

@@ -70,8 +70,10 @@ impl Gauge {
 }
 
 /// Stage 09: one loop's share of the counters, so that `/stats` shows how the kernel spread
-/// the clients among the loops.
+/// the clients among the loops. Each on cache lines of its own (`align(128)`): two loops'
+/// counters side by side in one line would make every count on one core wait for the other.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct LoopStats {
     /// Connections this loop accepted.
     pub accepted: AtomicU64,
