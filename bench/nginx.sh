@@ -5,7 +5,7 @@
 # sourced by bench/compare.sh and bench/bare_loop.sh after scripts/stages.sh.
 #
 # The sourcing script sets workdir (a scratch directory), nginx_bin (nginx's path), loadgen
-# (found by locate_binaries). start_nginx sets url_of[nginx], url_of[nginx+ka],
+# (found by locate_binaries), and may set nginx_workers (2 if it does not). start_nginx sets url_of[nginx], url_of[nginx+ka],
 # pid_of[nginx] and nginx_pid.
 
 declare -A url_of=() pid_of=()
@@ -47,7 +47,7 @@ start_nginx() {
             return 200 "Hello World\n";
         }'
 		cat >"$prefix/nginx.conf" <<EOF
-worker_processes 2;
+worker_processes ${nginx_workers:-2};
 daemon off;
 master_process on;
 pid $prefix/nginx.pid;
