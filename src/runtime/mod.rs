@@ -151,7 +151,15 @@ mod tests {
             });
             let (stream, _) = listener.accept().await.unwrap();
             let cut = timeout(Duration::from_millis(100), async move {
-                stream.readable().await
+                let mut buf = [0u8; 16];
+                loop {
+                    match stream.try_read(&mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            stream.readable().await?;
+                        }
+                        read => return read,
+                    }
+                }
             })
             .await;
             assert!(cut.is_err());

@@ -8,7 +8,6 @@
 
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice, Read, Write};
-use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -66,76 +65,67 @@ impl TcpStream {
         Ok(TcpStream { inner, token })
     }
 
-    /// Waits until a read would not block: bytes or the client's FIN (`Ok`), or an error. It looks
-    /// first (a peek of one byte that never waits), so bytes that are already here are never
-    /// waited for; and it holds no buffer while it waits, only a reference to the socket.
-    pub fn readable(&self) -> Readable<'_> {
-        Readable { stream: self }
+    /// Waits until a read may not block: bytes or the client's FIN, or an error. Ready at once
+    /// unless a read has said `WouldBlock` since the poller last reported the socket; it may
+    /// then be ready with nothing to read (a read that finds nothing clears it again). It
+    /// holds no buffer while it waits, only a reference to the socket.
+    pub fn readable(&self) -> Ready<'_> {
+        Ready {
+            stream: self,
+            direction: Direction::Read,
+        }
     }
 
-    /// Reads what is here now, without waiting: `WouldBlock` if nothing is.
+    /// Reads what is here now, without waiting: `WouldBlock` if nothing is, which also tells
+    /// the reactor to wait for the next event before saying the socket is readable again.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.inner).read(buf)
+        self.clear_on_would_block((&self.inner).read(buf), Direction::Read)
     }
 
-    /// Waits until a write would not block: room in the send buffer. Tries first, like
-    /// [`TcpStream::readable`]: an empty write asks the socket without sending anything.
-    pub fn writable(&self) -> Writable<'_> {
-        Writable { stream: self }
+    /// Waits until a write may not block: room in the send buffer, as [`TcpStream::readable`].
+    pub fn writable(&self) -> Ready<'_> {
+        Ready {
+            stream: self,
+            direction: Direction::Write,
+        }
     }
 
     /// Writes what fits now of `bufs`, in one `writev`, without waiting: `WouldBlock` if
     /// nothing does.
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&self.inner).write_vectored(bufs)
+        self.clear_on_would_block((&self.inner).write_vectored(bufs), Direction::Write)
+    }
+
+    fn clear_on_would_block(&self, result: io::Result<usize>, way: Direction) -> io::Result<usize> {
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            if let Ok(core) = executor::current() {
+                core.reactor.borrow_mut().clear(self.token, way);
+            }
+        }
+        result
     }
 }
 
-/// The future of [`TcpStream::readable`].
-pub struct Readable<'a> {
+/// The future of [`TcpStream::readable`] and [`TcpStream::writable`].
+pub struct Ready<'a> {
     stream: &'a TcpStream,
+    direction: Direction,
 }
 
-impl Future for Readable<'_> {
+impl Future for Ready<'_> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let stream = self.stream;
-        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-        let peeked = socket2::SockRef::from(&stream.inner)
-            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-        // Bytes or the end: the next read says which. An error (a reset) is said now: the
-        // peek has taken it from the socket, and the next read would find only the end.
-        ready_or_wait(peeked.map(|_| ()), stream.token, Direction::Read, cx)
-    }
-}
-
-/// The future of [`TcpStream::writable`].
-pub struct Writable<'a> {
-    stream: &'a TcpStream,
-}
-
-impl Future for Writable<'_> {
-    type Output = io::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let stream = self.stream;
-        // Look first, as `readable` does: poll(2) with no wait says whether the send buffer
-        // has room, or the socket has failed (the next write then says how).
-        let mut look = libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&stream.inner),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: poll(2) reads and writes the one pollfd it is given, which lives on this
-        // stack for the whole call; a timeout of 0 means it never waits.
-        let found = unsafe { libc::poll(&mut look, 1, 0) };
-        let looked = match found {
-            n if n < 0 => Err(io::Error::last_os_error()),
-            0 => Err(io::ErrorKind::WouldBlock.into()),
-            _ => Ok(()),
-        };
-        ready_or_wait(looked, stream.token, Direction::Write, cx)
+        match executor::current() {
+            Ok(core) => {
+                let mut reactor = core.reactor.borrow_mut();
+                match reactor.poll_ready(self.stream.token, self.direction, cx.waker()) {
+                    true => Poll::Ready(Ok(())),
+                    false => Poll::Pending,
+                }
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }
 
@@ -163,7 +153,11 @@ fn ready_or_wait<T>(
     match result {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => match executor::current() {
             Ok(core) => {
-                core.reactor.borrow_mut().wait(token, direction, cx.waker());
+                let mut reactor = core.reactor.borrow_mut();
+                reactor.clear(token, direction);
+                if reactor.poll_ready(token, direction, cx.waker()) {
+                    cx.waker().wake_by_ref(); // cannot happen: nothing set it since
+                }
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(e)),

@@ -1,13 +1,14 @@
 //! The reactor: the mio poller, and for each socket the wakers of the tasks waiting on it.
 //!
-//! A socket is registered once, for reading and writing, edge-triggered, as in stage 06. A
-//! task that reads (or writes) and gets `WouldBlock` leaves its waker here for that direction
-//! and returns `Pending`; when the poller reports the socket, the waker is taken and woken, and
-//! the task tries again. That order, *try first, wait only on `WouldBlock`*, is the whole of
-//! chapter 6's edge-triggered rule, in one place: a task never waits for bytes that are
-//! already there, since it reads before it waits; and a FIN that came with the last request
-//! is never lost, since the next read finds it. (Stage 07 keeps a note of short reads and of
-//! the FIN to skip one read per request; this runtime spends the read instead.)
+//! A socket is registered once, for reading and writing, edge-triggered, as in stage 06. For
+//! each direction the reactor keeps a *readiness*: set when the poller reports the socket,
+//! cleared when a read (or write) says `WouldBlock`. A task waits only while the readiness
+//! is clear, leaving its waker here; the next event sets it and wakes the task, which tries
+//! again. That is chapter 6's edge-triggered rule in one place: a readiness is cleared only
+//! by a `WouldBlock`, so a task never waits for bytes that are already there, and a FIN that
+//! came with the last request is never lost (the readiness it set stays until a read finds
+//! the end). It starts set: a new socket is tried before anyone waits on it. tokio keeps its
+//! readiness the same way.
 
 use std::io;
 use std::task::Waker;
@@ -35,11 +36,23 @@ pub struct Reactor {
     sockets: Slab<Waiting>,
 }
 
-/// Who waits on one socket, for each direction.
-#[derive(Default)]
+/// One socket's readiness and its waiting tasks, for each direction.
 struct Waiting {
+    readable: bool,
+    writable: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
+}
+
+impl Default for Waiting {
+    fn default() -> Waiting {
+        Waiting {
+            readable: true,
+            writable: true,
+            reader: None,
+            writer: None,
+        }
+    }
 }
 
 impl Reactor {
@@ -78,20 +91,34 @@ impl Reactor {
         self.sockets.remove(token);
     }
 
-    /// The task of `waker` waits for the socket at `token` to be ready in `direction`.
-    pub fn wait(&mut self, token: usize, direction: Direction, waker: &Waker) {
+    /// Whether the socket at `token` may be ready in `direction`: if not, the task of
+    /// `waker` waits here until an event says it may.
+    pub fn poll_ready(&mut self, token: usize, direction: Direction, waker: &Waker) -> bool {
         let Some(waiting) = self.sockets.get_mut(token) else {
-            // Not registered: wake at once rather than never.
-            waker.wake_by_ref();
-            return;
+            return true; // not registered: let the system call say what is wrong
         };
-        let slot = match direction {
-            Direction::Read => &mut waiting.reader,
-            Direction::Write => &mut waiting.writer,
+        let (ready, slot) = match direction {
+            Direction::Read => (waiting.readable, &mut waiting.reader),
+            Direction::Write => (waiting.writable, &mut waiting.writer),
         };
+        if ready {
+            return true;
+        }
         match slot {
             Some(stored) if stored.will_wake(waker) => {}
             _ => *slot = Some(waker.clone()),
+        }
+        false
+    }
+
+    /// A read (or write) of the socket at `token` said `WouldBlock`: it is not ready in that
+    /// direction until the poller says so again.
+    pub fn clear(&mut self, token: usize, direction: Direction) {
+        if let Some(waiting) = self.sockets.get_mut(token) {
+            match direction {
+                Direction::Read => waiting.readable = false,
+                Direction::Write => waiting.writable = false,
+            }
         }
     }
 
@@ -112,11 +139,13 @@ impl Reactor {
             };
             let failed = event.is_error();
             if event.is_readable() || event.is_read_closed() || failed {
+                waiting.readable = true;
                 if let Some(reader) = waiting.reader.take() {
                     reader.wake();
                 }
             }
             if event.is_writable() || event.is_write_closed() || failed {
+                waiting.writable = true;
                 if let Some(writer) = waiting.writer.take() {
                     writer.wake();
                 }
