@@ -976,6 +976,16 @@ const NOT_MEASURED: &[(&str, &[&str], &str)] = &[
         "nginx's default keepalive_timeout",
     ),
     (
+        "docs/11-tokio.md",
+        &["300"],
+        "an exercise's --work-ms, answered after it",
+    ),
+    (
+        "docs/11-tokio.md",
+        &["512", "10"],
+        "tokio's defaults: the blocking pool's most threads, and their idle seconds",
+    ),
+    (
         "docs/12-measuring.md",
         &["97.7", "98.3"],
         "a measured rate over its ceiling",
