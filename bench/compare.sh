@@ -44,6 +44,8 @@ each marked met or not met.
                  08).
                  Ratios: stage / nginx with keep-alive, and keep-alive / connection per
                  request on the same server (its section-1 run in the same round).
+  1e.            with stages 07 and 08 both measured in 1 or 1c: 08 / 07 in the same
+                 round, both ways (08 is 07 with a kitchen, idle when nothing computes).
   2. efficiency  --work-ms 100, 32 loadgen clients for --efficiency-duration seconds:
                  measured req/s / theory, theory = min(clients, limit) / work; the limit is
                  1 for 01, none for 02, --max-conns 16 for 03 and 06-08, --workers 16
@@ -1185,6 +1187,21 @@ judge=wrk
 		fi
 	fi
 
+	# Stage 08 is stage 07 with a kitchen: what the kitchen costs when nothing computes.
+	pair=$(pair_08_07 "${servers[@]+"${servers[@]}"}" "${ka_stages[@]+"${ka_stages[@]}"}")
+	if ((measure_requests)) && [[ -n $pair && -s $results ]]; then
+		read -r s08 s07 <<<"$pair"
+		echo
+		echo "1e. $s08 / $s07, req/s in the same round (min-median-max, $judge), --work-ms 0 --cpu-ms 0:"
+		echo "   what the kitchen costs when nothing computes"
+		printf '%-8s %24s %24s\n' clients "connection per request" "keep-alive"
+		for clients in "${request_counts[@]}"; do
+			printf '%-8s %24s %24s\n' "$clients" \
+				"$(t_ratios "$s08" "$s07" "$clients" "$judge" 6 | spread '%.2f')" \
+				"$(t_ratios "$s08+ka" "$s07+ka" "$clients" "$judge" 6 | spread '%.2f')"
+		done
+	fi
+
 	if has "$sections" efficiency; then
 		echo
 		echo "2. efficiency, --work-ms $eff_work_ms, $eff_clients clients, ${eff_duration} s per run: measured / theory (min-median-max over $rounds round(s))"
@@ -1231,7 +1248,7 @@ judge=wrk
 		echo "4. computing, --work-ms 0 --cpu-ms $cpu_ms, $cpu_clients clients (loadgen, connection per request), ${cpu_duration} s per run;"
 		echo "   theory = $(nproc) cores / $cpu_ms ms = $(printf '%.0f' "$cpu_theory") req/s; meanwhile a probe asks for $cpu_probe every $cpu_probe_every_ms ms"
 		echo "   (a request that needs no work); medians over $rounds round(s), ratios min-median-max"
-		printf '%-20s %9s %16s %16s %8s %8s %10s %14s %14s %6s\n' stage "req/s" "x theory" "x 07" \
+		printf '%-20s %9s %16s %16s %8s %8s %9s %20s %20s %6s\n' stage "req/s" "x theory" "x 07" \
 			"p50 ms" "p99 ms" "probe ok" "probe p50 ms" "probe p99 ms" errors
 		s07=""
 		for stage in "${cpu_stages[@]}"; do
@@ -1247,7 +1264,7 @@ judge=wrk
 			fi
 			probe_p50=$(cut -f9 <<<"$rows" | median)
 			probe_p99=$(cut -f10 <<<"$rows" | median)
-			printf '%-20s %9.1f %16s %16s %8.2f %8.2f %10s %14s %14s %6s\n' "$stage" \
+			printf '%-20s %9.1f %16s %16s %8.2f %8.2f %9s %20s %20s %6s\n' "$stage" \
 				"$(cut -f5 <<<"$rows" | median)" "$(spread '%.2f' <<<"$ratio")" "$x07" \
 				"$(cut -f6 <<<"$rows" | median)" "$(cut -f7 <<<"$rows" | median)" \
 				"$(cut -f8 <<<"$rows" | median)" "$(cut -f9 <<<"$rows" | spread '%.2f')" \

@@ -32,8 +32,8 @@ root=$(cd "$here/../.." && pwd)
 # work-0-keep-alive and held-keep-alive 7, trace 8 (the timeline chart); the kitchen's chapter
 # (stage 08): cpu-pool (computing on the loop or in the kitchen, and a /stats probe meanwhile),
 # cpu-pool-0 and cpu-pool-0-keep-alive (what the kitchen costs without computing), cpu-queue-4
-# and cpu-queue-default (past --cpu-queue: 503s), and compare-cpu. flood and idle also record
-# the series of their over-time charts.
+# and cpu-queue-default (past --cpu-queue: 503s), compare-cpu and compare-cpu-0. flood and
+# idle also record the series of their over-time charts.
 measurements=(
 	"normal|"
 	"flood|--scenario flood --series docs/measurements/series/flood"
@@ -72,7 +72,8 @@ others=(
 	"thread-start|bench/thread_start.sh"
 	"bare-loop|bench/bare_loop.sh: 06, 07, nginx and a bare mio loop, side by side"
 	"kernel-memory|docs/measurements/kernel_memory.sh: an idle connection's bytes in 06 and 07 and in the kernel"
-	"compare-cpu|bench/compare.sh --sections cpu 06 07 08: --cpu-ms 5 against theory, 3 rounds"
+	"compare-cpu|bench/compare.sh --sections cpu --rounds 5 06 07 08: --cpu-ms 5 against theory"
+	"compare-cpu-0|bench/compare.sh --sections throughput,keepalive --clients 50,200 --tools loadgen --no-nginx --rounds 5 07 08: 08 against 07 without computing"
 )
 
 only=()
@@ -304,8 +305,18 @@ fi
 
 if wanted compare-cpu; then
 	echo "== compare-cpu" >&2
-	bench/compare.sh --sections cpu 06 07 08 >"$scratch/compare-cpu.txt"
+	# Five rounds: on a shared machine one round in three or four can be crowded out.
+	bench/compare.sh --sections cpu --rounds 5 06 07 08 >"$scratch/compare-cpu.txt"
 	mv "$scratch/compare-cpu.txt" "$here/"
+fi
+
+# What the kitchen costs when there is nothing to cook: 08 against 07 in the same rounds,
+# connection per request and with keep-alive, loadgen alone (the same tool for both).
+if wanted compare-cpu-0; then
+	echo "== compare-cpu-0" >&2
+	bench/compare.sh --sections throughput,keepalive --clients 50,200 --tools loadgen --no-nginx \
+		--rounds 5 07 08 >"$scratch/compare-cpu-0.txt"
+	mv "$scratch/compare-cpu-0.txt" "$here/"
 fi
 
 if wanted thread-start; then
