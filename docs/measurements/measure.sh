@@ -136,23 +136,24 @@ wanted() {
 # The load average says how busy the machine was with other work when the runs began.
 load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 today=$(date -u +%Y-%m-%d)
+machine=$(printf '%s cores (nproc), %s, Linux %s' "$(nproc)" \
+	"$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)" "$(uname -r)")
 if [[ ${#only[@]} -eq 0 ]]; then
 	{
-		printf '%s cores (nproc), %s, Linux %s\n' "$(nproc)" \
-			"$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)" "$(uname -r)"
+		printf '%s\n' "$machine"
 		printf 'measured on %s with %s\n' "$today" "$(rustc --version)"
 		printf 'load average at the start: %s (1, 5, 15 min)\n' "$load"
 	} >"$scratch/machine.txt"
 else
-	# Some measurements again: the machine is the one already described; say which were
-	# redone, when, and how busy the machine was then.
+	# Some measurements again: say which were redone, when, on what (a virtual machine's
+	# kernel build can change under a project), and how busy the machine was then.
 	[[ -f $here/machine.txt ]] || {
 		echo "measure.sh: no machine.txt yet; run every measurement once first" >&2
 		exit 1
 	}
 	cp "$here/machine.txt" "$scratch/machine.txt"
-	printf '%s measured separately on %s, load average at the start: %s\n' \
-		"${only[*]}" "$today" "$load" >>"$scratch/machine.txt"
+	printf '%s measured separately on %s (%s), load average at the start: %s\n' \
+		"${only[*]}" "$today" "$machine" "$load" >>"$scratch/machine.txt"
 fi
 
 cd "$root"
