@@ -52,6 +52,9 @@ Load (passed to loadgen; see `cargo run --release -p loadgen -- --help`):
                        server does, latency counted from when each was due; --clients are
                        the connections to send them, so make it above R x latency
                        [default: none, the closed loop: next request once the last is in]
+  --probe PATH         one more client asking PATH (e.g. /stats) every 100 ms beside the
+                       others, its latency in columns of its own (probe p50, p99): what the
+                       load does to a request that needs no work [default: none]
   --requests N         stop each run after N requests [default: none, runs are timed]
   --duration S         seconds per stage [default: 8, so seven stages take about a minute;
                        none if only --requests is given]
@@ -60,18 +63,19 @@ Stages:
                        enough for a fast table, long enough that stage 01 visibly serves one
                        at a time [default: 20]
   --cpu-ms MS          simulated work per request that computes (a busy loop on the serving
-                       thread), for every stage whose --help lists it [default: none, the
-                       stage's own]
+                       thread; in stage 08 on its kitchen's threads, off the event loop), for
+                       every stage whose --help lists it [default: none, the stage's own]
   -- FLAGS...          more flags for the stages, e.g. -- --workers 8. Each stage gets only the
                        flags its --help lists; the others are skipped with a note.
                        Every stage is started with --addr 127.0.0.1:0 --work-ms MS --quiet
-                       --drain-ms 2000, and 05-07 with --header-timeout-ms 1000 too, so that idle
+                       --drain-ms 2000, and 05-08 with --header-timeout-ms 1000 too, so that idle
                        connections are cut within a run (give -- --header-timeout-ms 5000 for
                        the stage's own default).
 Output:
   --csv FILE           also write the rows to FILE, with the columns stage, scenario, clients,
                        requests, ok, errors, unfinished, rps, p50_ms, p90_ms, p99_ms, max_ms,
-                       peak_threads, peak_rss_kb, not_started, late, connections, retries
+                       peak_threads, peak_rss_kb, not_started, late, connections, retries,
+                       probe_p50_ms, probe_p99_ms (empty without --probe)
   --trace DIR          one CSV row per request of every client, in DIR/STAGE.trace.csv
                        (DIR is created; columns in loadgen/README.md)
   --series DIR         each run sampled every 100 ms, in DIR/STAGE.series.csv
@@ -98,6 +102,9 @@ Examples:
   ./load_test.sh --scenario held --held 2000 04 05 2000 held connections (default 10000)
   ./load_test.sh --keep-alive --clients 20         a connection per client, if the stage agrees
   ./load_test.sh --rate 400 --clients 100 01 02    an open loop: 01's queue shows as latency
+  ./load_test.sh --work-ms 0 --cpu-ms 5 --clients 20 --probe /stats 07 08
+                                                   computing on the loop, or in a kitchen:
+                                                   how long /stats waits meanwhile
   ./load_test.sh --trace traces --series series 03 every request and every 100 ms, as CSV
   ./load_test.sh 03_semaphore -- --max-conns 16    one stage in detail, with a flag of its own
   ./load_test.sh --url http://127.0.0.1:1729/ --pid "$(pgrep -n 01_single)"
@@ -115,6 +122,7 @@ trickle=""
 trickle_ms=""
 held=""
 keep_alive=0
+probe=""
 rate=""
 requests=""
 duration=""
@@ -180,6 +188,13 @@ while [[ $# -gt 0 ]]; do
 		[[ $1 =~ ^[0-9]+([.][0-9]+)?$ && ! $1 =~ ^0+([.]0+)?$ ]] ||
 			die "'--rate' expects requests per second above 0, e.g. 200 or 0.5, not '$1'"
 		rate=$1
+		shift
+		;;
+	--probe)
+		need_value "$arg" "$@"
+		[[ $1 == /* && $1 != *[[:space:][:cntrl:]]* ]] ||
+			die "'--probe' expects a path starting with /, e.g. /stats, not '$1'"
+		probe=$1
 		shift
 		;;
 	--trace | --series)
@@ -344,7 +359,7 @@ add_row() { # stage json_file summary_file
 		in_flight=$(json_get "$json" server_peak_in_flight)
 	fi
 	local rps ok errors unfinished sent p50 p90 p99 max threads rss
-	local not_started late connections retries extra=""
+	local not_started late connections retries probe_p50 probe_p99 extra=""
 	rps=$(json_get "$json" rps)
 	ok=$(json_get "$json" ok)
 	errors=$(json_get "$json" failed)
@@ -360,13 +375,17 @@ add_row() { # stage json_file summary_file
 	late=$(json_get "$json" late)
 	connections=$(json_get "$json" connections)
 	retries=$(json_get "$json" retries)
-	# The columns that only mean something in the open loop, or with keep-alive.
+	probe_p50=$(json_get "$json" probe_p50_ms)
+	probe_p99=$(json_get "$json" probe_p99_ms)
+	# The columns that only mean something in the open loop, with keep-alive, or a probe.
 	[[ -z $rate ]] || extra+=$(printf ' %11s' "$not_started")
 	[[ $keep_alive == 0 ]] || extra+=$(printf ' %8s' "$(per_connection "$sent" "$connections")")
+	[[ -z $probe ]] || extra+=$(printf ' %10s %10s' "$(fmt_ms "$probe_p50")" "$(fmt_ms "$probe_p99")")
 	table_rows+=("$(printf '%-20s %9.1f %10s %10s %10s %7s %10s %10s %8s %10s' \
 		"$stage" "$rps" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(fmt_ms "$max")" \
 		"$errors" "$unfinished" "$in_flight" "$threads" "$(fmt_mib "$rss")")$extra")
-	csv_rows+=("$stage,$scenario,$(json_get "$json" clients),$sent,$ok,$errors,$unfinished,$rps,$p50,$p90,$p99,$max,$threads,$rss,$not_started,$late,$connections,$retries")
+	[[ -n $probe ]] || probe_p50="" probe_p99=""
+	csv_rows+=("$stage,$scenario,$(json_get "$json" clients),$sent,$ok,$errors,$unfinished,$rps,$p50,$p90,$p99,$max,$threads,$rss,$not_started,$late,$connections,$retries,$probe_p50,$probe_p99")
 	note "$(printf '   %s: %.1f req/s, %s ok, %s errors, %s unfinished, p99 %s' \
 		"$stage" "$rps" "$ok" "$errors" "$unfinished" "$(fmt_ms "$p99")")"
 }
@@ -395,6 +414,7 @@ run_loadgen() { # url json_file report_file name [pid]
 	[[ -z $duration ]] || args+=(--duration "$duration")
 	[[ -z $rate ]] || args+=(--rate "$rate")
 	[[ $keep_alive == 0 ]] || args+=(--keep-alive)
+	[[ -z $probe ]] || args+=(--probe-path "$probe")
 	[[ $live == 1 ]] || args+=(--no-live)
 	[[ -z $trace_dir ]] || args+=(--trace "$trace_dir/$4.trace.csv")
 	[[ -z $series_dir ]] || args+=(--series "$series_dir/$4.series.csv")
@@ -420,6 +440,7 @@ held) load="$clients clients + $held held connections" ;;
 esac
 [[ -z $rate ]] || load+=", open loop at $rate req/s"
 [[ $keep_alive == 0 ]] || load+=", keep-alive"
+[[ -z $probe ]] || load+=", a probe asking $probe every 100 ms"
 limit=${duration:+$duration s}
 limit=${requests:+$requests requests${limit:+ or }}$limit
 
@@ -469,6 +490,7 @@ header=$(printf '%-20s %9s %10s %10s %10s %7s %10s %10s %8s %10s' \
 	stage req/s p50 p99 max errors unfinished "in flight" threads RSS)
 [[ -z $rate ]] || header+=$(printf ' %11s' "not started")
 [[ $keep_alive == 0 ]] || header+=$(printf ' %8s' "req/conn")
+[[ -z $probe ]] || header+=$(printf ' %10s %10s' "probe p50" "probe p99")
 printf '%s\n' "$header"
 for row in "${table_rows[@]}"; do
 	printf '%s\n' "$row"
@@ -476,7 +498,7 @@ done
 
 if [[ -n $csv ]]; then
 	{
-		echo "stage,scenario,clients,requests,ok,errors,unfinished,rps,p50_ms,p90_ms,p99_ms,max_ms,peak_threads,peak_rss_kb,not_started,late,connections,retries"
+		echo "stage,scenario,clients,requests,ok,errors,unfinished,rps,p50_ms,p90_ms,p99_ms,max_ms,peak_threads,peak_rss_kb,not_started,late,connections,retries,probe_p50_ms,probe_p99_ms"
 		printf '%s\n' "${csv_rows[@]}"
 	} >"$csv"
 	note "rows written to $csv"

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # .ci/load_test_check.sh: a quick run of ./load_test.sh whose numbers must show each stage's
-# idea. Five short runs, checked from their CSV rows:
+# idea. Six short runs, checked from their CSV rows:
 #   normal  every stage answers, with zero errors and none unfinished, and stage 02 is faster
 #           than stage 01;
 #   flood   stage 04's thread count stays flat under 200 clients while stage 02's grows;
 #   idle    with 8 idle connections stage 04 serves nobody, stage 05 (deadlines) serves;
 #   siege   idle and trickling clients that come back: 05 serves nobody, 06 (one event
 #           loop) serves, on its two threads;
-#   keep    with --keep-alive, 07 carries many requests per connection, 06 one.
+#   keep    with --keep-alive, 07 and 08 carry many requests per connection, 06 one;
+#   cpu     with --cpu-ms, a /stats probe waits behind the computing in 07 (its event loop
+#           computes), not in 08 (its kitchen's threads compute).
 # The bounds are structural (counts, thread numbers, "more than"), not timings, so a busy
 # machine slows the run down without failing it.
 set -euo pipefail
 export LC_ALL=C
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 	echo "Usage: .ci/load_test_check.sh   (no options; builds in release via load_test.sh)"
 	exit 0
 fi
@@ -69,11 +71,15 @@ echo "== siege: idle and trickling connections that reconnect, against 05 and 06
 ./load_test.sh --no-build --scenario siege --clients 10 --duration 3 --work-ms 5 \
 	--csv "$workdir/siege.csv" 05 06
 
-echo "== keep-alive: clients that keep their connections, against 06 and 07"
+echo "== keep-alive: clients that keep their connections, against 06, 07 and 08"
 # Called from another directory, with relative paths: the files land where it was called.
 repo=$PWD
 (cd "$workdir" && "$repo/load_test.sh" --no-build --keep-alive --clients 10 --requests 400 \
-	--work-ms 0 --csv keep.csv --trace traces 06 07)
+	--work-ms 0 --csv keep.csv --trace traces 06 07 08)
+
+echo "== cpu: 10 ms of computing per request against 07 and 08, a /stats probe meanwhile"
+./load_test.sh --no-build --work-ms 0 --cpu-ms 10 --clients 8 --requests 200 --probe /stats \
+	--csv "$workdir/cpu.csv" 07 08
 
 echo "== checks"
 normal=$workdir/normal.csv
@@ -125,9 +131,23 @@ conns06=$(value "$keep" 06_event_loop connections)
 conns07=$(value "$keep" 07_keep_alive connections)
 check "keep-alive: 06 closes after every request ($conns06 connections for 400)" equal "$conns06" 400
 check "keep-alive: 07 keeps them ($conns07 connections for 400)" holds 'a <= 20' "$conns07"
+check "keep-alive: 08 answered all 400 requests" equal "$(value "$keep" 08_cpu_pool ok)" 400
+conns08=$(value "$keep" 08_cpu_pool connections)
+check "keep-alive: 08 keeps them too ($conns08 connections for 400)" holds 'a <= 20' "$conns08"
 traced=$(wc -l <"$workdir/traces/07_keep_alive.trace.csv" 2>/dev/null || echo none)
 check "keep-alive: --trace traces, relative to the caller: a header and 400 rows ($traced lines)" \
 	equal "$traced" 401
+
+cpu=$workdir/cpu.csv
+for stage in 07_keep_alive 08_cpu_pool; do
+	check "cpu: $stage answered all 200 requests" equal "$(value "$cpu" "$stage" ok)" 200
+	check "cpu: $stage had zero errors" equal "$(value "$cpu" "$stage" errors)" 0
+done
+probe07=$(value "$cpu" 07_keep_alive probe_p50_ms)
+probe08=$(value "$cpu" 08_cpu_pool probe_p50_ms)
+# 07 answers the probe only between two requests' computing; 08's loop is always free.
+check "cpu: the probe waits less in 08 than in 07 (p50 $probe08 vs $probe07 ms)" \
+	holds 'a < b' "$probe08" "$probe07"
 
 if [[ $failures -gt 0 ]]; then
 	echo "load_test_check: $failures check(s) failed" >&2

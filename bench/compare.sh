@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/compare.sh: every stage measured against nginx and against theory, in one run.
 #
-# Four measurements, each repeated over --rounds rounds with the servers taking turns
+# Five measurements, each repeated over --rounds rounds with the servers taking turns
 # (A B A B ...), so that a noisy neighbour on a shared machine hits every server alike:
 #   1. connection-per-request throughput and latency, --work-ms 0, with wrk and with loadgen,
 #      for every stage and for nginx started here on loopback;
@@ -10,7 +10,9 @@
 #   2. efficiency with --work-ms 100: measured req/s over what Little's law allows, at 32
 #      clients against a limit of 16, and (2b) at 1000 clients against each design's limit;
 #   3. threads and memory while 2000 and 10 000 connections are held open and send nothing,
-#      and how fast a normal request is answered meanwhile.
+#      and how fast a normal request is answered meanwhile;
+#   4. computing: --cpu-ms 5 at 20 clients, measured req/s over what the cores allow
+#      (cores / cpu-ms), and how long a client asking /stats meanwhile waits.
 # Ratios are printed as min-median-max over the rounds. Run with --help for the options.
 set -euo pipefail
 export LC_ALL=C # decimal points, not commas
@@ -28,8 +30,8 @@ Usage: bench/compare.sh [OPTIONS] [STAGE...] [-- STAGE FLAGS...]
 
 Measures every stage against nginx and against theory in one run, the servers taking turns
 (A B A B ...) over several rounds, and prints ratios as min-median-max over the rounds,
-with the targets of issues 7 (stages 01-05), 12 (stage 06) and 13 (stage 07) each marked
-met or not met.
+with the targets of issues 7 (stages 01-05), 12 (stage 06), 13 (stage 07) and 19 (stage 08)
+each marked met or not met.
 
   1. throughput  connection per request, --work-ms 0 --quiet, at --clients (1, 50, 200):
                  req/s, p50 and p99 with wrk (-H 'Connection: close') and with loadgen,
@@ -38,16 +40,19 @@ met or not met.
   1c. keepalive  the same with keep-alive on, at --ka-clients (50, 200), in the same rounds
                  as 1: wrk without 'Connection: close' and loadgen --keep-alive, for nginx
                  with keep-alive (keepalive_timeout 65s, keepalive_requests 1000000) and
-                 every stage that keeps connections (its --help lists --keep-alive-ms: 07).
+                 every stage that keeps connections (its --help lists --keep-alive-ms: 07,
+                 08).
                  Ratios: stage / nginx with keep-alive, and keep-alive / connection per
                  request on the same server (its section-1 run in the same round).
+  1e.            with stages 07 and 08 both measured in 1 or 1c: 08 / 07 in the same
+                 round, both ways (08 is 07 with a kitchen, idle when nothing computes).
   2. efficiency  --work-ms 100, 32 loadgen clients for --efficiency-duration seconds:
                  measured req/s / theory, theory = min(clients, limit) / work; the limit is
-                 1 for 01, none for 02, --max-conns 16 for 03, 06 and 07, --workers 16
+                 1 for 01, none for 02, --max-conns 16 for 03 and 06-08, --workers 16
                  (--queue 16) for 04 and 05. The stages are loaded at the same time (the
                  work is a sleep, so they do not compete for the CPU), restarted every round.
      2b.         1000 clients, --work-ms 100, each stage with its default limit, for
-                 --crowd-duration seconds: the event loops (06, 07: --max-conns 10000,
+                 --crowd-duration seconds: the event loops (06-08: --max-conns 10000,
                  theory 1000 / 0.1 s = 10 000 req/s) with wrk (-c 1000) and with loadgen,
                  one after the other; stage 04 (4 workers, theory 40 req/s) with loadgen
                  alongside the first of them.
@@ -60,16 +65,25 @@ met or not met.
                  seen once every connection is established; RSS per held connection; the
                  normal client's p99 and slowest request, and above the backlog the same
                  client alone just before (no connection held). Counts above the backlog
-                 (4096) only for the stages that accept without a small limit: 06 and 07
+                 (4096) only for the stages that accept without a small limit: 06-08
                  (with --max-conns N + 1000, room for the normal client), and 02 up to
                  --max-threads.
+  4. cpu         --work-ms 0 --cpu-ms (5) --quiet, --cpu-clients (20) loadgen clients for
+                 --cpu-duration seconds, connection per request, every stage whose --help
+                 lists --cpu-ms; meanwhile a probe (loadgen --probe-path /stats) asks for
+                 /stats every 100 ms, a request that needs no work. Ratios: req/s over theory,
+                 theory = cores / cpu-ms (the most that computing on every core allows:
+                 2 / 5 ms = 400 req/s on 2 cores), and stage / 07. The probe's p50 and p99
+                 show whether computing stalls everyone (07 computes on its event loop, 08
+                 hands it to its kitchen's threads).
 
   STAGE...                 stages to run, by name or number prefix (01, 04_thread); default: all
   --rounds N               rounds of every measurement [default: 3]
   --quick                  a smoke run of about two minutes: 1 round, 1 s runs, 2 s
-                           efficiency runs, 200 and 10000 held connections held for 1 s
+                           efficiency and cpu runs, 200 and 10000 held connections held
+                           for 1 s
                            (explicit options still win)
-  --sections LIST          any of throughput,keepalive,efficiency,held [default: all four]
+  --sections LIST          any of throughput,keepalive,efficiency,held,cpu [default: all five]
   --clients LIST           client counts for throughput, e.g. 50,200 [default: 1,50,200]
   --ka-clients LIST        client counts for keepalive [default: 50,200]
   --duration S             seconds per throughput and keepalive run [default: 3]
@@ -79,6 +93,11 @@ met or not met.
                            [default: 5]
   --held LIST              connections held open in section 3, e.g. 2000,10000
                            [default: 2000,10000]
+  --cpu-ms MS              computing per request in section 4 [default: 5]
+  --cpu-clients N          clients in section 4; enough to keep every core computing
+                           [default: 20]
+  --cpu-duration S         seconds per run of section 4; 5 s gives the probe 50 answers
+                           [default: 5]
   --max-threads N          stage 02 starts a thread per held connection: held counts above
                            N are skipped for it, since kernel.pid_max counts threads machine-
                            wide (32768 here) and every process on the machine shares it
@@ -98,7 +117,7 @@ a system nginx on port 80): without it the nginx rows and ratios are skipped; in
 every server started here is stopped on exit, nginx included. Holding 10 000 connections
 needs a descriptor limit above 10 100 (the script raises its soft limit to the hard one).
 
-A full default run takes about 13 minutes on 2 cores (a --quick one, about 2 minutes).
+A full default run takes about 15 minutes on 2 cores (a --quick one, about 2 minutes).
 
 Examples:
   bench/compare.sh                         everything, 3 rounds
@@ -106,6 +125,7 @@ Examples:
   bench/compare.sh --sections throughput --clients 50,200 --rounds 5 01 04
   bench/compare.sh --sections keepalive 07
   bench/compare.sh --sections held --held 10000 06 07
+  bench/compare.sh --sections cpu 07 08    computing on the loop, or in a kitchen
 EOF
 }
 
@@ -114,13 +134,16 @@ EOF
 original_args=("$@")
 rounds=""
 quick=0
-sections="throughput,keepalive,efficiency,held"
+sections="throughput,keepalive,efficiency,held,cpu"
 clients_list=""
 ka_clients_list=""
 duration=""
 eff_duration=""
 crowd_duration=""
 held_list=""
+cpu_ms=5
+cpu_clients=20
+cpu_duration=""
 max_threads=5000
 tools="wrk,loadgen"
 use_nginx=1
@@ -145,7 +168,7 @@ seconds() { # name value
 	[[ $2 =~ ^[0-9]+([.][0-9]+)?$ && ! $2 =~ ^0+([.]0*)?$ ]] || die "'$1' expects seconds above 0, e.g. 3 or 2.5, not '$2'"
 }
 
-section_names='throughput|keepalive|efficiency|held'
+section_names='throughput|keepalive|efficiency|held|cpu'
 while [[ $# -gt 0 ]]; do
 	arg=$1
 	shift
@@ -158,22 +181,25 @@ while [[ $# -gt 0 ]]; do
 		usage
 		exit 0
 		;;
-	--rounds | --max-threads)
+	--rounds | --max-threads | --cpu-ms | --cpu-clients)
 		need_value "$arg" "$@"
 		whole_number "$arg" "$1"
 		case $arg in
 		--rounds) rounds=$1 ;;
 		--max-threads) max_threads=$1 ;;
+		--cpu-ms) cpu_ms=$1 ;;
+		--cpu-clients) cpu_clients=$1 ;;
 		esac
 		shift
 		;;
-	--duration | --efficiency-duration | --crowd-duration)
+	--duration | --efficiency-duration | --crowd-duration | --cpu-duration)
 		need_value "$arg" "$@"
 		seconds "$arg" "$1"
 		case $arg in
 		--duration) duration=$1 ;;
 		--efficiency-duration) eff_duration=$1 ;;
 		--crowd-duration) crowd_duration=$1 ;;
+		--cpu-duration) cpu_duration=$1 ;;
 		esac
 		shift
 		;;
@@ -189,7 +215,7 @@ while [[ $# -gt 0 ]]; do
 		;;
 	--sections)
 		need_value "$arg" "$@"
-		[[ $1 =~ ^($section_names)(,($section_names))*$ ]] || die "--sections is a list of throughput, keepalive, efficiency, held, not '$1'"
+		[[ $1 =~ ^($section_names)(,($section_names))*$ ]] || die "--sections is a list of throughput, keepalive, efficiency, held, cpu, not '$1'"
 		sections=$1
 		shift
 		;;
@@ -224,6 +250,7 @@ if [[ $quick == 1 ]]; then
 	duration=${duration:-1}
 	eff_duration=${eff_duration:-2}
 	crowd_duration=${crowd_duration:-2}
+	cpu_duration=${cpu_duration:-2}
 	held_list=${held_list:-200,10000}
 	held_seconds=1
 fi
@@ -231,6 +258,7 @@ rounds=${rounds:-3}
 duration=${duration:-3}
 eff_duration=${eff_duration:-10}
 crowd_duration=${crowd_duration:-5}
+cpu_duration=${cpu_duration:-5}
 held_list=${held_list:-2000,10000}
 clients_list=${clients_list:-1,50,200}
 ka_clients_list=${ka_clients_list:-50,200}
@@ -848,6 +876,48 @@ if has "$sections" held; then
 	done
 fi
 
+# ---- 4. computing --------------------------------------------------------------------------
+
+# The stages that take --cpu-ms; theory: every core computing all the time.
+cpu_stages=()
+for stage in "${stages[@]}"; do
+	if takes "$stage" --cpu-ms; then
+		cpu_stages+=("$stage")
+	fi
+done
+cpu_theory=$(awk -v c="$(nproc)" -v ms="$cpu_ms" 'BEGIN { printf "%.3f", c * 1000 / ms }')
+# The probe: a request that needs no work, asked often enough for a p99 over a run.
+cpu_probe=/stats
+cpu_probe_every_ms=100
+
+if has "$sections" cpu && [[ ${#cpu_stages[@]} -gt 0 ]]; then
+	note ""
+	note "== 4. computing, --work-ms 0 --cpu-ms $cpu_ms: $cpu_clients clients and a probe on $cpu_probe,"
+	note "   ${cpu_stages[*]} in turn, $rounds rounds x ${cpu_duration} s; theory $(nproc) cores / $cpu_ms ms = $cpu_theory req/s"
+	for stage in "${cpu_stages[@]}"; do
+		start_server "cpu-$stage" "$stage" --work-ms 0 --cpu-ms "$cpu_ms" --quiet --drain-ms 1000
+	done
+	for ((round = 1; round <= rounds; round++)); do
+		note "   round $round/$rounds  (load $(load1))"
+		for stage in "${cpu_stages[@]}"; do
+			json=$workdir/cpu-$round-$stage.json
+			"$loadgen" --url "${url_of[cpu-$stage]}" --clients "$cpu_clients" --duration "$cpu_duration" \
+				--probe-path "$cpu_probe" --probe-every-ms "$cpu_probe_every_ms" --json \
+				--no-server-stats >"$json" 2>/dev/null || true
+			# Columns: P round stage clients rps p50 p99 probe_ok probe_p50 probe_p99 probe_max
+			# errors load.
+			printf 'P\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$stage" \
+				"$cpu_clients" "$(json_get "$json" rps)" "$(json_get "$json" p50_ms)" \
+				"$(json_get "$json" p99_ms)" "$(json_get "$json" probe_ok)" \
+				"$(json_get "$json" probe_p50_ms)" "$(json_get "$json" probe_p99_ms)" \
+				"$(json_get "$json" probe_max_ms)" "$(json_get "$json" failed)" "$(load1)" >>"$results"
+		done
+	done
+	for stage in "${cpu_stages[@]}"; do
+		stop_server "cpu-$stage"
+	done
+fi
+
 # ---- the report ----------------------------------------------------------------------------
 
 # min-median-max of the numbers on stdin, formatted with the printf format given.
@@ -873,6 +943,26 @@ t_values() { # key clients tool column
 t_ratios() { # keyA keyB clients tool column
 	join -t $'\t' <(t_values "$1" "$3" "$4" "$5" | sort) <(t_values "$2" "$3" "$4" "$5" | sort) |
 		awk -F'\t' '$3 > 0 { printf "%.4f\n", $2 / $3 }'
+}
+
+# Per-round req/s of stage A over stage B in section 4.
+p_ratios() { # stageA stageB
+	join -t $'\t' <(awk -F'\t' -v s="$1" '$1 == "P" && $3 == s && $5 != "" { print $2 "\t" $5 }' "$results" | sort) \
+		<(awk -F'\t' -v s="$2" '$1 == "P" && $3 == s && $5 != "" { print $2 "\t" $5 }' "$results" | sort) |
+		awk -F'\t' '$3 > 0 { printf "%.4f\n", $2 / $3 }'
+}
+
+# "08_x 07_y" when the keys given hold both stage 08 and stage 07 (the ratio issue 19 asks
+# for), else nothing.
+pair_08_07() { # key...
+	local key s08="" s07=""
+	for key in "$@"; do
+		case $key in
+		08_*) s08=$key ;;
+		07_*) s07=$key ;;
+		esac
+	done
+	[[ -z $s08 || -z $s07 ]] || printf '%s %s' "$s08" "$s07"
 }
 
 # Per-round loadgen / wrk for a server.
@@ -1036,6 +1126,16 @@ judge=wrk
 				done
 			done
 		fi
+		# Stage 08 is stage 07 with a kitchen: without computing it must cost nothing.
+		pair=$(pair_08_07 "${servers[@]}")
+		if [[ -n $pair ]]; then
+			read -r s08 s07 <<<"$pair"
+			for clients in "${client_counts[@]}"; do
+				[[ $clients -ge 50 ]] || continue
+				verdict 19 "$(t_ratios "$s08" "$s07" "$clients" "$judge" 6 | median)" 0.95 ge \
+					"$s08 >= 0.95 x $s07's req/s, --cpu-ms 0, connection per request, $clients clients ($judge)"
+			done
+		fi
 	fi
 
 	if ((measure_ka)) && [[ -s $results ]]; then
@@ -1076,6 +1176,29 @@ judge=wrk
 				verdict 13 "$(t_ratios "$stage+ka" "$stage" "$clients" "$judge" 6 | median)" 3 ge \
 					"$stage with keep-alive >= 3 x itself connection per request at $clients clients ($judge)"
 			done
+		done
+		pair=$(pair_08_07 "${ka_stages[@]}")
+		if [[ -n $pair ]]; then
+			read -r s08 s07 <<<"$pair"
+			for clients in "${ka_client_counts[@]}"; do
+				verdict 19 "$(t_ratios "$s08+ka" "$s07+ka" "$clients" "$judge" 6 | median)" 0.95 ge \
+					"$s08 with keep-alive >= 0.95 x $s07's, --cpu-ms 0, $clients clients ($judge)"
+			done
+		fi
+	fi
+
+	# Stage 08 is stage 07 with a kitchen: what the kitchen costs when nothing computes.
+	pair=$(pair_08_07 "${servers[@]+"${servers[@]}"}" "${ka_stages[@]+"${ka_stages[@]}"}")
+	if ((measure_requests)) && [[ -n $pair && -s $results ]]; then
+		read -r s08 s07 <<<"$pair"
+		echo
+		echo "1e. $s08 / $s07, req/s in the same round (min-median-max, $judge), --work-ms 0 --cpu-ms 0:"
+		echo "   what the kitchen costs when nothing computes"
+		printf '%-8s %24s %24s\n' clients "connection per request" "keep-alive"
+		for clients in "${request_counts[@]}"; do
+			printf '%-8s %24s %24s\n' "$clients" \
+				"$(t_ratios "$s08" "$s07" "$clients" "$judge" 6 | spread '%.2f')" \
+				"$(t_ratios "$s08+ka" "$s07+ka" "$clients" "$judge" 6 | spread '%.2f')"
 		done
 	fi
 
@@ -1118,6 +1241,41 @@ judge=wrk
 				done
 			done
 		fi
+	fi
+
+	if has "$sections" cpu && grep -q '^P' "$results"; then
+		echo
+		echo "4. computing, --work-ms 0 --cpu-ms $cpu_ms, $cpu_clients clients (loadgen, connection per request), ${cpu_duration} s per run;"
+		echo "   theory = $(nproc) cores / $cpu_ms ms = $(printf '%.0f' "$cpu_theory") req/s; meanwhile a probe asks for $cpu_probe every $cpu_probe_every_ms ms"
+		echo "   (a request that needs no work); medians over $rounds round(s), ratios min-median-max"
+		printf '%-20s %9s %16s %16s %8s %8s %9s %20s %20s %6s\n' stage "req/s" "x theory" "x 07" \
+			"p50 ms" "p99 ms" "probe ok" "probe p50 ms" "probe p99 ms" errors
+		s07=""
+		for stage in "${cpu_stages[@]}"; do
+			[[ $stage != 07_* ]] || s07=$stage
+		done
+		for stage in "${cpu_stages[@]}"; do
+			rows=$(awk -F'\t' -v s="$stage" '$1 == "P" && $3 == s' "$results")
+			[[ -n $rows ]] || continue
+			ratio=$(awk -F'\t' -v t="$cpu_theory" '$5 != "" { printf "%.4f\n", $5 / t }' <<<"$rows")
+			x07=-
+			if [[ -n $s07 && $stage != "$s07" ]]; then
+				x07=$(p_ratios "$stage" "$s07" | spread '%.2f')
+			fi
+			probe_p50=$(cut -f9 <<<"$rows" | median)
+			probe_p99=$(cut -f10 <<<"$rows" | median)
+			printf '%-20s %9.1f %16s %16s %8.2f %8.2f %9s %20s %20s %6s\n' "$stage" \
+				"$(cut -f5 <<<"$rows" | median)" "$(spread '%.2f' <<<"$ratio")" "$x07" \
+				"$(cut -f6 <<<"$rows" | median)" "$(cut -f7 <<<"$rows" | median)" \
+				"$(cut -f8 <<<"$rows" | median)" "$(cut -f9 <<<"$rows" | spread '%.2f')" \
+				"$(cut -f10 <<<"$rows" | spread '%.2f')" \
+				"$(cut -f12 <<<"$rows" | awk '{ s += $1 } END { print s + 0 }')"
+			[[ $stage == 08_* ]] || continue
+			verdict 19 "$(median <<<"$ratio")" 0.92 ge \
+				"$stage >= 0.92 x theory ($(printf '%.0f' "$cpu_theory") req/s) with --cpu-ms $cpu_ms at $cpu_clients clients"
+			verdict 19 "$probe_p50" 2 le "$stage: the $cpu_probe probe's p50 <= 2 ms meanwhile"
+			verdict 19 "$probe_p99" 5 le "$stage: the $cpu_probe probe's p99 <= 5 ms meanwhile"
+		done
 	fi
 
 	if has "$sections" held; then
@@ -1181,7 +1339,7 @@ judge=wrk
 		done
 	fi
 
-	for issue in 7 12 13; do
+	for issue in 7 12 13 19; do
 		lines=()
 		for line in "${verdicts[@]+"${verdicts[@]}"}"; do
 			[[ ${line%%|*} == "$issue" ]] && lines+=("${line#*|}")
@@ -1192,12 +1350,13 @@ judge=wrk
 		7) echo "targets of issue 7 (medians; met / NOT met)" ;;
 		12) echo "targets of issue 12, stage 06 (medians; met / NOT met)" ;;
 		13) echo "targets of issue 13, stage 07 (medians; met / NOT met)" ;;
+		19) echo "targets of issue 19, stage 08 (medians; met / NOT met)" ;;
 		esac
 		for line in "${lines[@]}"; do
 			echo "  $line"
 		done
 	done
 	printf 'load average at the end: %s; the run took %s s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - started_at))"
-	awk -F'\t' '$1 == "T" || $1 == "E" || $1 == "C" { print $NF }' "$results" | sort -g |
+	awk -F'\t' '$1 == "T" || $1 == "E" || $1 == "C" || $1 == "P" { print $NF }' "$results" | sort -g |
 		awk '{ v[NR] = $1 } END { if (NR) printf "1-minute load average during the measurements: %s to %s\n", v[1], v[NR] }'
 }

@@ -29,8 +29,11 @@ root=$(cd "$here/../.." && pwd)
 
 # name|arguments for load_test.sh. Chapters: normal 1-6, flood 2-4, idle 4-5, idle-reconnect
 # 5, work-0 4, 7 and 8, backlog-*, pool-16 and pool-40 8, siege, held, held-06 and cpu 6, keep-alive,
-# work-0-keep-alive and held-keep-alive 7, trace 8 (the timeline chart). flood and idle also
-# record the series of their over-time charts.
+# work-0-keep-alive and held-keep-alive 7, trace 8 (the timeline chart); the kitchen's chapter
+# (stage 08): cpu-pool (computing on the loop or in the kitchen, and a /stats probe meanwhile),
+# cpu-pool-0 and cpu-pool-0-keep-alive (what the kitchen costs without computing), cpu-queue-4
+# and cpu-queue-default (past --cpu-queue: 503s), compare-cpu and compare-cpu-0. flood and
+# idle also record the series of their over-time charts.
 measurements=(
 	"normal|"
 	"flood|--scenario flood --series docs/measurements/series/flood"
@@ -53,6 +56,11 @@ measurements=(
 	"clients-100|--clients 100 01"
 	"open-40|--rate 40 --clients 60 01"
 	"open-60|--rate 60 --clients 100 01"
+	"cpu-pool|--work-ms 0 --cpu-ms 5 --clients 20 --probe /stats 06 07 08"
+	"cpu-pool-0|--work-ms 0 --cpu-ms 0 07 08"
+	"cpu-pool-0-keep-alive|--work-ms 0 --cpu-ms 0 --keep-alive 07 08"
+	"cpu-queue-4|--work-ms 0 --cpu-ms 5 --clients 50 08 -- --cpu-threads 2 --cpu-queue 4"
+	"cpu-queue-default|--work-ms 0 --cpu-ms 5 --clients 50 08 -- --cpu-threads 2"
 )
 # Measurements that are not a load_test.sh run: name|what they run (see below).
 others=(
@@ -64,6 +72,8 @@ others=(
 	"thread-start|bench/thread_start.sh"
 	"bare-loop|bench/bare_loop.sh: 06, 07, nginx and a bare mio loop, side by side"
 	"kernel-memory|docs/measurements/kernel_memory.sh: an idle connection's bytes in 06 and 07 and in the kernel"
+	"compare-cpu|bench/compare.sh --sections cpu --rounds 5 06 07 08: --cpu-ms 5 against theory"
+	"compare-cpu-0|bench/compare.sh --sections throughput,keepalive --clients 50,200 --tools loadgen --no-nginx --rounds 5 07 08: 08 against 07 without computing"
 )
 
 only=()
@@ -126,23 +136,24 @@ wanted() {
 # The load average says how busy the machine was with other work when the runs began.
 load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 today=$(date -u +%Y-%m-%d)
+machine=$(printf '%s cores (nproc), %s, Linux %s' "$(nproc)" \
+	"$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)" "$(uname -r)")
 if [[ ${#only[@]} -eq 0 ]]; then
 	{
-		printf '%s cores (nproc), %s, Linux %s\n' "$(nproc)" \
-			"$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)" "$(uname -r)"
+		printf '%s\n' "$machine"
 		printf 'measured on %s with %s\n' "$today" "$(rustc --version)"
 		printf 'load average at the start: %s (1, 5, 15 min)\n' "$load"
 	} >"$scratch/machine.txt"
 else
-	# Some measurements again: the machine is the one already described; say which were
-	# redone, when, and how busy the machine was then.
+	# Some measurements again: say which were redone, when, on what (a virtual machine's
+	# kernel build can change under a project), and how busy the machine was then.
 	[[ -f $here/machine.txt ]] || {
 		echo "measure.sh: no machine.txt yet; run every measurement once first" >&2
 		exit 1
 	}
 	cp "$here/machine.txt" "$scratch/machine.txt"
-	printf '%s measured separately on %s, load average at the start: %s\n' \
-		"${only[*]}" "$today" "$load" >>"$scratch/machine.txt"
+	printf '%s measured separately on %s (%s), load average at the start: %s\n' \
+		"${only[*]}" "$today" "$machine" "$load" >>"$scratch/machine.txt"
 fi
 
 cd "$root"
@@ -291,6 +302,22 @@ if wanted kernel-memory; then
 	echo "== kernel-memory" >&2
 	"$here/kernel_memory.sh" --no-build >"$scratch/kernel-memory.txt"
 	mv "$scratch/kernel-memory.txt" "$here/"
+fi
+
+if wanted compare-cpu; then
+	echo "== compare-cpu" >&2
+	# Five rounds: on a shared machine one round in three or four can be crowded out.
+	bench/compare.sh --sections cpu --rounds 5 06 07 08 >"$scratch/compare-cpu.txt"
+	mv "$scratch/compare-cpu.txt" "$here/"
+fi
+
+# What the kitchen costs when there is nothing to cook: 08 against 07 in the same rounds,
+# connection per request and with keep-alive, loadgen alone (the same tool for both).
+if wanted compare-cpu-0; then
+	echo "== compare-cpu-0" >&2
+	bench/compare.sh --sections throughput,keepalive --clients 50,200 --tools loadgen --no-nginx \
+		--rounds 5 07 08 >"$scratch/compare-cpu-0.txt"
+	mv "$scratch/compare-cpu-0.txt" "$here/"
 fi
 
 if wanted thread-start; then

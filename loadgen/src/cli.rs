@@ -71,6 +71,10 @@ pub struct Options {
     pub held_rate: u64,
     /// HTTP/1.1 persistent connections: no `Connection: close`, reuse when the server agrees.
     pub keep_alive: bool,
+    /// One more client asking this path (`--probe-path`), with latencies of its own.
+    pub probe_path: Option<String>,
+    /// The probe's pace: a request every this long, or at once after a slower answer.
+    pub probe_every: Duration,
     /// Requests per second from all clients together (the open loop); `None`: closed loop.
     pub rate: Option<f64>,
     /// Stop after this many requests in total (all clients together).
@@ -136,7 +140,7 @@ impl Options {
     }
 
     /// Descriptors the run needs at once: one per connection, and a few for `/proc`, the
-    /// files written and `/stats`.
+    /// files written, `/stats` and the probe.
     pub fn descriptors_needed(&self) -> u64 {
         (self.healthy_clients()
             + self.idle_clients()
@@ -247,6 +251,19 @@ pub struct Flags {
     /// it, a connection per request
     #[arg(long, help_heading = LOAD)]
     keep_alive: bool,
+
+    /// One more client, apart from the others, asking PATH on the same server (e.g. /stats)
+    /// throughout the run, with --keep-alive if they have it; its latency gets a line of its
+    /// own and its requests count nowhere else. It shows what the load does to a request that
+    /// needs no work
+    #[arg(long, value_name = "PATH", value_parser = probe_path, help_heading = LOAD)]
+    probe_path: Option<String>,
+
+    /// With --probe-path: a request every MS, or at once after a slower answer; 100 ms gives
+    /// 80 answers in 8 s and adds no load worth counting
+    #[arg(long = "probe-every-ms", value_name = "MS", default_value = "100",
+          value_parser = millis(), help_heading = LOAD)]
+    probe_every: Duration,
 
     /// Open loop: R requests per second from all clients together, each due at start + i/R
     /// whatever the server does; latency counts from when a request was due, so a stall shows
@@ -384,8 +401,16 @@ JSON keys (one object, no nesting; null where a value is not known):
   server_stage server_accepted server_served server_errors server_timeouts
   server_peak_in_flight server_peak_connections_open
                                              from the server's GET /stats after the run
+  server_peak_kitchen_queued server_peak_kitchen_cooking server_kitchen_full
+                                             from /stats, for a server with a kitchen
+                                             (stage 08): its peaks, and requests it
+                                             turned away because its queue was full
   stats_polls                                GET /stats sent during the run (counted by
-                                             the server among its connections)"
+                                             the server among its connections)
+  probe_path probe_every_ms probe_sent probe_ok probe_failed probe_unfinished
+  probe_min_ms probe_p50_ms probe_p90_ms probe_p99_ms probe_max_ms
+                                             the --probe-path client's requests and
+                                             the latency of its ok ones (null without)"
 }
 
 /// A whole number in `range`, for a `usize` field.
@@ -408,6 +433,11 @@ fn seconds(value: &str) -> Result<Duration, String> {
             "expected seconds above 0 and up to {MAX_DURATION_S}, e.g. 5 or 0.5"
         )),
     }
+}
+
+/// `--probe-path`: a path as a request line carries it.
+fn probe_path(value: &str) -> Result<String, String> {
+    crate::url::check_path(value).map(|()| value.to_string())
 }
 
 /// `--rate`: requests per second, decimals allowed.
@@ -439,6 +469,12 @@ where
     let given = Given(&matches);
     flags_fit_the_scenario(&flags, &given)
         .map_err(|message| command.error(ErrorKind::ArgumentConflict, message))?;
+    if given.flag("probe_every") && flags.probe_path.is_none() {
+        return Err(command.error(
+            ErrorKind::ArgumentConflict,
+            "'--probe-every-ms' paces the probe: it goes with '--probe-path PATH'",
+        ));
+    }
     Ok(Options {
         url: flags.url,
         scenario: flags.scenario,
@@ -451,6 +487,8 @@ where
         held: flags.held,
         held_rate: flags.held_rate,
         keep_alive: flags.keep_alive,
+        probe_path: flags.probe_path,
+        probe_every: flags.probe_every,
         rate: flags.rate,
         requests: flags.requests,
         // Without either limit a run would never end; with only --requests, each request is
@@ -746,6 +784,23 @@ mod tests {
             let parsed = parse_list(&["--scenario", scenario.name()]).unwrap();
             assert_eq!(parsed.scenario, *scenario);
         }
+    }
+
+    /// `--probe-path` takes a path and `--probe-every-ms` its pace; the pace alone is refused,
+    /// and so is a path that would break the request line.
+    #[test]
+    fn the_probe_takes_a_path_and_a_pace() {
+        let plain = parse_list(&[]).unwrap();
+        assert_eq!(plain.probe_path, None);
+        assert_eq!(plain.probe_every, Duration::from_millis(100));
+        let probe = parse_list(&["--probe-path", "/stats", "--probe-every-ms=20"]).unwrap();
+        assert_eq!(probe.probe_path.as_deref(), Some("/stats"));
+        assert_eq!(probe.probe_every, Duration::from_millis(20));
+        assert!(message(&["--probe-every-ms", "20"]).contains("goes with '--probe-path PATH'"));
+        assert!(message(&["--probe-path", "stats"]).contains("'--probe-path <PATH>'"));
+        assert!(message(&["--probe-path", "/a b"]).contains("spaces or control characters"));
+        assert!(message(&["--probe-path", "/s", "--probe-every-ms", "0"])
+            .contains("'--probe-every-ms <MS>'"));
     }
 
     /// `--help` and `-h` end in a help, printed on stdout with status 0, even after other

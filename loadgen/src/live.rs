@@ -8,6 +8,14 @@
 //!   served 1 234   failed 0   3.2 s of 8.0 s
 //! ```
 //!
+//! A server with a kitchen (stage 08, whose `/stats` counts the orders it computes off its
+//! event loop) gets one more line, below the server's: orders being computed, orders waiting
+//! for a free thread, and requests turned away (503) because too many were waiting.
+//!
+//! ```text
+//!   kitchen           2 cooking   18 waiting   0 turned away
+//! ```
+//!
 //! *Outside the door* is the listening socket's accept queue: connections the kernel has
 //! completed and the server has not accepted yet. *Inside* are the healthy clients that are
 //! connected and still waiting for their answer, less the ones still outside. Both come from
@@ -23,7 +31,8 @@ use std::time::Duration;
 
 use crate::watch::Sample;
 
-/// Lines in every frame: always the same, so each frame overwrites the last exactly.
+/// Lines in a frame; one more when the server has a kitchen. [`Screen`] wipes what a shorter
+/// frame leaves of a longer one.
 pub const LINES: usize = 5;
 /// Glyphs in the longest bar: with the labels and the count, a line fits 80 columns.
 const BAR_WIDTH: u64 = 48;
@@ -41,8 +50,9 @@ pub struct View {
     pub side_planned: u64,
 }
 
-/// The frame for one sample: exactly [`LINES`] lines, none wider than 80 columns.
-pub fn render(sample: &Sample, view: &View) -> [String; LINES] {
+/// The frame for one sample: [`LINES`] lines, one more for a kitchen, none wider than 80
+/// columns.
+pub fn render(sample: &Sample, view: &View) -> Vec<String> {
     let scale = scale_for(sample.outside.unwrap_or(0).max(sample.inside.unwrap_or(0)));
     let bar = |glyph: &str, count: Option<u64>, unknown: &str| match count {
         None => format!("? ({unknown})"),
@@ -94,7 +104,8 @@ pub fn render(sample: &Sample, view: &View) -> [String; LINES] {
             clock(elapsed, view.duration)
         ),
     };
-    [
+    let mut lines = Vec::with_capacity(LINES + 1);
+    lines.extend([
         format!(
             "  outside the door  {}",
             bar("●", sample.outside, "no /proc/net/tcp")
@@ -105,8 +116,17 @@ pub fn render(sample: &Sample, view: &View) -> [String; LINES] {
         ),
         format!("                    {legend}"),
         format!("  server            {in_flight}   {process}"),
-        last,
-    ]
+    ]);
+    if let Some(kitchen) = sample.kitchen {
+        lines.push(format!(
+            "  kitchen           {} cooking   {} waiting   {} turned away",
+            grouped(kitchen.cooking),
+            grouped(kitchen.queued),
+            grouped(kitchen.full)
+        ));
+    }
+    lines.push(last);
+    lines
 }
 
 /// The plain line printed every 5 seconds when there is no live view.
@@ -170,14 +190,18 @@ pub struct Screen {
 
 impl Screen {
     /// The bytes that replace the frame on screen (if any) with `lines`: up to the first
-    /// line, then each line cleared and written. The cursor ends below the frame, so that
-    /// if the run is interrupted the shell's prompt starts on a line of its own.
+    /// line, then each line cleared and written, and below a shorter frame than the last,
+    /// the rest of the screen wiped. The cursor ends below the frame, so that if the run is
+    /// interrupted the shell's prompt starts on a line of its own.
     pub fn frame(&mut self, lines: &[String]) -> String {
         let mut out = self.up();
         for line in lines {
             out.push_str("\r\x1b[2K");
             out.push_str(line);
             out.push('\n');
+        }
+        if lines.len() < self.drawn {
+            out.push_str("\x1b[J");
         }
         self.drawn = lines.len();
         out
@@ -205,6 +229,7 @@ impl Screen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::KitchenNow;
 
     fn view() -> View {
         View {
@@ -228,6 +253,7 @@ mod tests {
             rss_kb: Some(2_458),
             in_flight: Some(4),
             connections_open: Some(4),
+            kitchen: None,
             side_opened: 0,
         }
     }
@@ -245,6 +271,38 @@ mod tests {
                 "  served 1 234   failed 0   3.2 s of 8.0 s".to_string(),
             ]
         );
+    }
+
+    /// A server with a kitchen gets a line for it, below the server's: its orders cooking
+    /// and waiting, and the requests turned away; it fits 80 columns with the largest
+    /// numbers a stage allows (1024 threads, a queue of a million).
+    #[test]
+    fn a_kitchen_gets_a_line_of_its_own() {
+        let mut busy = sample();
+        busy.kitchen = Some(KitchenNow {
+            cooking: 2,
+            queued: 18,
+            full: 0,
+        });
+        let lines = render(&busy, &view());
+        assert_eq!(lines.len(), LINES + 1);
+        assert_eq!(
+            lines[4],
+            "  kitchen           2 cooking   18 waiting   0 turned away"
+        );
+        assert_eq!(lines[5], "  served 1 234   failed 0   3.2 s of 8.0 s");
+        busy.kitchen = Some(KitchenNow {
+            cooking: 1_024,
+            queued: 1_000_000,
+            full: 12_345_678,
+        });
+        let line = &render(&busy, &view())[4];
+        assert_eq!(
+            line,
+            "  kitchen           1 024 cooking   1 000 000 waiting   12 345 678 turned away"
+        );
+        assert!(line.chars().count() <= 80, "{line}");
+        assert_eq!(render(&sample(), &view()).len(), LINES);
     }
 
     /// A crowd is drawn to scale, and the legend says what one glyph is worth.
@@ -353,5 +411,22 @@ mod tests {
         assert_eq!(screen.frame(&lines), "\x1b[2A\r\x1b[2Ka\n\r\x1b[2Kb\n");
         assert_eq!(screen.clear(), "\x1b[2A\x1b[J");
         assert_eq!(screen.clear(), "");
+    }
+
+    /// A frame shorter than the last (a kitchen line gone with a late `/stats`) wipes the
+    /// line it no longer covers.
+    #[test]
+    fn a_shorter_frame_wipes_what_is_left_below_it() {
+        let mut screen = Screen::default();
+        let three = ["a".to_string(), "b".to_string(), "c".to_string()];
+        screen.frame(&three);
+        assert_eq!(
+            screen.frame(&three[..2]),
+            "\x1b[3A\r\x1b[2Ka\n\r\x1b[2Kb\n\x1b[J"
+        );
+        assert_eq!(
+            screen.frame(&three),
+            "\x1b[2A\r\x1b[2Ka\n\r\x1b[2Kb\n\r\x1b[2Kc\n"
+        );
     }
 }

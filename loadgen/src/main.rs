@@ -29,6 +29,7 @@
 //! | [`schedule`] | the open loop's timetable: request i is due at start + i / rate |
 //! | [`idle`] | idle and trickling connections, a thread each |
 //! | [`held`] | `--scenario held`: thousands of idle connections held by one thread |
+//! | [`probe`] | `--probe-path`: one more client asking another path, counted apart |
 //! | [`board`] | what each client is doing right now, for the sampler |
 //! | [`watch`] | the run sampled every 100 ms: `--series`, the live view, progress lines |
 //! | [`live`] | the live view's picture and its redrawing in place |
@@ -48,6 +49,7 @@ mod histogram;
 mod idle;
 mod limits;
 mod live;
+mod probe;
 mod proc_net;
 mod proc_status;
 mod report;
@@ -151,6 +153,14 @@ fn run_and_report(options: &Options) -> Result<(), String> {
         keep_alive: false,
         ..target
     };
+    let probe_request = options
+        .probe_path
+        .as_deref()
+        .map(|path| options.url.with_path(path).request(options.keep_alive));
+    let probe = probe_request.as_deref().map(|request| probe::Probe {
+        target: Target { request, ..target },
+        every: options.probe_every,
+    });
     let latest = Latest::default();
     let plan = run::Plan {
         target,
@@ -166,6 +176,7 @@ fn run_and_report(options: &Options) -> Result<(), String> {
         timeout: options.timeout,
         rate: options.rate,
         trace: options.trace.is_some(),
+        probe,
     };
 
     let (outcome, rows) = thread::scope(|scope| {

@@ -19,7 +19,7 @@ use crate::histogram::Histogram;
 use crate::live::grouped;
 use crate::proc_status::Peaks;
 use crate::response::{json_str, json_u64};
-use crate::run::Outcome;
+use crate::run::{Outcome, Tally};
 
 /// Rows in the latency chart, and the width of its longest bar.
 const CHART_ROWS: usize = 12;
@@ -35,6 +35,10 @@ pub struct ServerStats {
     pub timeouts: Option<u64>,
     pub peak_in_flight: Option<u64>,
     pub peak_connections_open: Option<u64>,
+    /// A server with a kitchen (stage 08): its peaks, and the requests it turned away (503).
+    pub peak_kitchen_queued: Option<u64>,
+    pub peak_kitchen_cooking: Option<u64>,
+    pub kitchen_full: Option<u64>,
 }
 
 impl ServerStats {
@@ -47,6 +51,9 @@ impl ServerStats {
             timeouts: json_u64(json, "timeouts"),
             peak_in_flight: json_u64(json, "peak_in_flight"),
             peak_connections_open: json_u64(json, "peak_connections_open"),
+            peak_kitchen_queued: json_u64(json, "peak_kitchen_queued"),
+            peak_kitchen_cooking: json_u64(json, "peak_kitchen_cooking"),
+            kitchen_full: json_u64(json, "kitchen_full"),
         }
     }
 }
@@ -144,6 +151,7 @@ impl Report<'_> {
             self.outcome.elapsed.as_secs_f64()
         );
         let _ = writeln!(out, "  latency     {}", latency_line(lat));
+        out.push_str(&self.probe_lines());
         out.push_str(&self.loop_lines());
         let requests_per_connection = if t.connections > 0 {
             format!("{:.1}", t.sent as f64 / t.connections as f64)
@@ -203,6 +211,23 @@ impl Report<'_> {
             out.push_str(&chart(lat));
         }
         out
+    }
+
+    /// The `--probe-path` client: what it asked, what came of it, and its own latencies.
+    fn probe_lines(&self) -> String {
+        let (Some(path), Some(probe)) = (&self.options.probe_path, &self.outcome.probe) else {
+            return String::new();
+        };
+        format!(
+            "  probe       GET {path} every {} ms, beside the clients: {} sent: {} ok, {} failed, \
+             {} unfinished\n              latency {}\n",
+            self.options.probe_every.as_millis(),
+            probe.sent,
+            probe.ok,
+            probe.failed.total(),
+            probe.unfinished,
+            latency_line(&probe.latency)
+        )
     }
 
     /// Which loop, and in the open loop what became of the timetable.
@@ -286,6 +311,14 @@ impl Report<'_> {
                 );
                 if let Some(timeouts) = s.timeouts {
                     let _ = write!(line, ", timeouts {timeouts}");
+                }
+                if let Some(full) = s.kitchen_full {
+                    let _ = write!(
+                        line,
+                        "; kitchen: peak {} cooking, peak {} waiting, {full} turned away (503)",
+                        or_na(s.peak_kitchen_cooking),
+                        or_na(s.peak_kitchen_queued)
+                    );
                 }
                 if self.stats_polls > 0 {
                     let _ = write!(
@@ -385,7 +418,47 @@ impl Report<'_> {
                 "server_peak_connections_open",
                 number(server.peak_connections_open),
             ),
+            (
+                "server_peak_kitchen_queued",
+                number(server.peak_kitchen_queued),
+            ),
+            (
+                "server_peak_kitchen_cooking",
+                number(server.peak_kitchen_cooking),
+            ),
+            ("server_kitchen_full", number(server.kitchen_full)),
             ("stats_polls", self.stats_polls.to_string()),
+        ]);
+        let probe = self
+            .outcome
+            .probe
+            .as_ref()
+            .filter(|_| o.probe_path.is_some());
+        let probe_count = |count: fn(&Tally) -> u64| number(probe.map(count));
+        let probe_ms =
+            |at: fn(&Histogram) -> Option<Duration>| millis(probe.and_then(|p| at(&p.latency)));
+        fields.extend([
+            (
+                "probe_path",
+                o.probe_path.as_deref().map_or("null".into(), string),
+            ),
+            (
+                "probe_every_ms",
+                number(
+                    o.probe_path
+                        .as_ref()
+                        .map(|_| o.probe_every.as_millis() as u64),
+                ),
+            ),
+            ("probe_sent", probe_count(|p| p.sent)),
+            ("probe_ok", probe_count(|p| p.ok)),
+            ("probe_failed", probe_count(|p| p.failed.total())),
+            ("probe_unfinished", probe_count(|p| p.unfinished)),
+            ("probe_min_ms", probe_ms(Histogram::min)),
+            ("probe_p50_ms", probe_ms(|l| l.percentile(0.50))),
+            ("probe_p90_ms", probe_ms(|l| l.percentile(0.90))),
+            ("probe_p99_ms", probe_ms(|l| l.percentile(0.99))),
+            ("probe_max_ms", probe_ms(Histogram::max)),
         ]);
         let body: Vec<String> = fields
             .iter()
@@ -531,6 +604,7 @@ mod tests {
             idle: SideTally::default(),
             trickle: SideTally::default(),
             held: HeldTally::default(),
+            probe: None,
             open_loop: None,
             elapsed: Duration::from_secs(2),
             spawn_errors: 0,
@@ -588,7 +662,10 @@ mod tests {
             "\"keep_alive\":false,\"rate\":null,",
             "\"due\":null,\"late\":null,\"not_started\":null,\"connections\":11,\"retries\":0,",
             "\"trickle\":0,\"trickle_ms\":null,\"held\":0,",
-            "\"stats_polls\":3}",
+            "\"stats_polls\":3,",
+            "\"server_peak_kitchen_queued\":null,\"server_peak_kitchen_cooking\":null,",
+            "\"probe_path\":null,\"probe_every_ms\":null,\"probe_sent\":null,",
+            "\"probe_p99_ms\":null,\"probe_max_ms\":null}",
         ] {
             assert!(json.contains(expected), "{expected} not in {json}");
         }
@@ -751,6 +828,78 @@ mod tests {
             ),
             "{json}"
         );
+    }
+
+    /// The probe gets two lines of its own, its counts and its latencies, apart from the
+    /// healthy clients' (which stay as they were), and its keys in the JSON.
+    #[test]
+    fn the_probe_has_its_own_lines_and_keys() {
+        let options = options(&["--probe-path", "/stats", "--probe-every-ms", "50"]);
+        let mut outcome = outcome();
+        let mut probe = Tally {
+            sent: 41,
+            ok: 40,
+            unfinished: 1,
+            ..Tally::default()
+        };
+        for n in 1..=40 {
+            probe.latency.record(Duration::from_micros(n * 100));
+        }
+        outcome.probe = Some(probe);
+        let report = report(&options, &outcome);
+        let text = report.text();
+        assert!(
+            text.contains(
+                "\n  probe       GET /stats every 50 ms, beside the clients: 41 sent: 40 ok, \
+                 0 failed, 1 unfinished\n              latency min 0.10 ms  p50 "
+            ),
+            "{text}"
+        );
+        assert!(text.contains("12 sent: 10 ok, 1 failed"), "{text}");
+        assert!(text.contains("max 4.00 ms  (mean "), "{text}");
+        let json = report.json();
+        for expected in [
+            "\"probe_path\":\"/stats\",\"probe_every_ms\":50,\"probe_sent\":41,\"probe_ok\":40,",
+            "\"probe_failed\":0,\"probe_unfinished\":1,\"probe_min_ms\":0.100,",
+            "\"probe_max_ms\":4.000}",
+            "\"sent\":12,\"ok\":10,",
+        ] {
+            assert!(json.contains(expected), "{expected} not in {json}");
+        }
+        // Without the probe, the text says nothing of it.
+        let plain = self::options(&[]);
+        assert!(!self::report(&plain, &outcome).text().contains("probe"));
+    }
+
+    /// A server with a kitchen (stage 08) has its peaks and its 503s on the /stats line and
+    /// in the JSON; one without has neither.
+    #[test]
+    fn a_kitchen_shows_on_the_stats_line() {
+        let options = options(&[]);
+        let outcome = outcome();
+        let stats = "{\"stage\":\"08_cpu_pool\",\"accepted\":9,\"served\":8,\"errors\":0,\
+                     \"kitchen_queued\":0,\"peak_kitchen_queued\":18,\"kitchen_cooking\":0,\
+                     \"peak_kitchen_cooking\":2,\"kitchen_full\":5}";
+        let report = Report {
+            server: Some(ServerStats::parse(stats)),
+            ..report(&options, &outcome)
+        };
+        assert!(
+            report.text().contains(
+                "errors 0; kitchen: peak 2 cooking, peak 18 waiting, 5 turned away (503)\n"
+            ),
+            "{}",
+            report.text()
+        );
+        assert!(report.json().contains(
+            "\"server_peak_kitchen_queued\":18,\"server_peak_kitchen_cooking\":2,\
+             \"server_kitchen_full\":5,"
+        ));
+        let without = Report {
+            server: Some(ServerStats::parse("{\"stage\":\"07_keep_alive\"}")),
+            ..report
+        };
+        assert!(!without.text().contains("kitchen"));
     }
 
     #[test]

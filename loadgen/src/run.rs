@@ -28,6 +28,7 @@ use crate::client::{Client, Failed, Failure, Failures, Phases, Target};
 use crate::held::{self, HeldTally};
 use crate::histogram::Histogram;
 use crate::idle::{self, SideTally};
+use crate::probe::{self, Probe};
 use crate::schedule::{Timetable, LATE};
 use crate::trace::{At, Budget, Clock, End, Kind, Record, Recorder};
 
@@ -68,6 +69,8 @@ pub struct Plan<'a> {
     pub rate: Option<f64>,
     /// Keep a [`Record`] per request for `--trace`.
     pub trace: bool,
+    /// One more client asking another path (`--probe-path`), counted apart.
+    pub probe: Option<Probe<'a>>,
 }
 
 /// What some clients saw.
@@ -98,6 +101,47 @@ impl Tally {
         if failure.kind == Failure::Other && self.first_other.is_none() {
             self.first_other = Some(failure.error.to_string());
         }
+    }
+
+    /// Counts how one request ended and says how: ok (its latency from `from`), failed, or
+    /// unfinished, when the end of the run (not the request's own timeout at `timeout_at`)
+    /// cut it short. `deadline` is the earlier of the two that the request was given.
+    pub fn settle(
+        &mut self,
+        result: Result<u16, Failed>,
+        from: Instant,
+        done: Instant,
+        run_end: Option<Instant>,
+        deadline: Instant,
+        timeout_at: Instant,
+    ) -> End {
+        let end = match result {
+            // The kernel counts a read timeout in clock ticks, so a response can still land a
+            // few milliseconds after the run's end; like any other late one it is unfinished
+            // (stage 01 with 100 ms of work showed 20 responses in a 2 s run, room for 19).
+            Ok(_) if run_end.is_some_and(|end| done > end) => End::Unfinished,
+            Ok(_) => {
+                self.ok += 1;
+                self.latency.record(done - from);
+                End::Ok
+            }
+            // The run's end, not the request's own timeout, cut this one short.
+            Err(failure)
+                if failure.kind == Failure::Timeout
+                    && deadline < timeout_at
+                    && done >= deadline =>
+            {
+                End::Unfinished
+            }
+            Err(failure) => {
+                self.count_failure(&failure);
+                End::Failed(failure.kind)
+            }
+        };
+        if end == End::Unfinished {
+            self.unfinished += 1;
+        }
+        end
     }
 
     fn merge(&mut self, other: Tally) {
@@ -153,6 +197,8 @@ pub struct Outcome {
     pub idle: SideTally,
     pub trickle: SideTally,
     pub held: HeldTally,
+    /// The `--probe-path` client's counts; `None` without one.
+    pub probe: Option<Tally>,
     /// `None` in the closed loop.
     pub open_loop: Option<OpenLoop>,
     /// From the start line to the end of the run: the duration, or the last response.
@@ -221,6 +267,11 @@ impl Shared<'_> {
         self.board.is_over()
     }
 
+    /// Waits for the start line; `None` if it never comes.
+    pub fn wait_for_start(&self) -> Option<Instant> {
+        self.gate.wait()
+    }
+
     /// The end of a timed run, once the start line is crossed.
     pub fn run_end(&self) -> Option<Instant> {
         Some(self.board.start()? + self.plan.duration?)
@@ -274,6 +325,11 @@ pub fn run(plan: &Plan<'_>, board: &Board) -> Outcome {
             .filter_map(|i| spawn(scope, format!("client-{i}"), move || healthy(shared, i)))
             .collect();
         spawn_errors += plan.clients - clients.len();
+        let prober = plan.probe.as_ref().and_then(|probe| {
+            let prober = spawn(scope, "probe".into(), move || probe::probe(shared, probe));
+            spawn_errors += usize::from(prober.is_none());
+            prober
+        });
 
         let start = Instant::now();
         board.set_start(start);
@@ -303,6 +359,7 @@ pub fn run(plan: &Plan<'_>, board: &Board) -> Outcome {
                 }
             }
         }
+        let probe = prober.and_then(|handle| handle.join().ok());
         let mut held_tally = held_tally;
         if let Some(holder) = holder {
             if let Ok((cut, recorder)) = holder.join() {
@@ -323,6 +380,7 @@ pub fn run(plan: &Plan<'_>, board: &Board) -> Outcome {
             idle: side[0],
             trickle: side[1],
             held: held_tally,
+            probe,
             open_loop,
             elapsed,
             spawn_errors,
@@ -454,37 +512,13 @@ fn healthy<'s>(shared: &'s Shared<'s>, index: usize) -> (Tally, Recorder<'s>) {
         let mut phases = Phases::default();
         let result = client.request(deadline, slot, &mut phases);
         let done = Instant::now();
-        let end = match result {
-            // The kernel counts a read timeout in clock ticks, so a response can still land a
-            // few milliseconds after the run's end; like any other late one it is unfinished
-            // (stage 01 with 100 ms of work showed 20 responses in a 2 s run, room for 19).
-            Ok(_) if run_end.is_some_and(|end| done > end) => End::Unfinished,
-            Ok(_) => {
-                tally.ok += 1;
-                tally.latency.record(done - due.unwrap_or(began));
-                End::Ok
-            }
-            // The run's end, not the request's own timeout, cut this one short.
-            Err(failure)
-                if failure.kind == Failure::Timeout
-                    && deadline < timeout_at
-                    && done >= deadline =>
-            {
-                End::Unfinished
-            }
-            Err(failure) => {
-                tally.count_failure(&failure);
-                End::Failed(failure.kind)
-            }
-        };
+        let from = due.unwrap_or(began);
+        let end = tally.settle(result, from, done, run_end, deadline, timeout_at);
         slot.finish(match end {
             End::Ok => Some(true),
             End::Unfinished => None,
             _ => Some(false),
         });
-        if end == End::Unfinished {
-            tally.unfinished += 1;
-        }
         let mut record = Record::new(index, Kind::Healthy, request);
         record.set_phases(&shared.clock, &phases);
         record.scheduled = shared.clock.maybe(due);
@@ -568,6 +602,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             rate: None,
             trace: false,
+            probe: None,
         }
     }
 
@@ -953,6 +988,59 @@ mod tests {
         (plan.requests, plan.duration) = (None, Some(Duration::from_millis(500)));
         let outcome = run_plan(&plan);
         assert_eq!((outcome.held.established, outcome.held.cut), (20, 20));
+    }
+
+    /// The probe asks its own path on a pace of its own, and is counted apart: against a
+    /// server that answers `/` after 40 ms and `/stats` at once, the probe's 20 ms pace over
+    /// 600 ms gives it at least 15 answers (every one a `/stats` the server saw), each faster
+    /// than any healthy client's, and the healthy clients' counts hold none of them.
+    #[test]
+    fn the_probe_asks_its_own_path_and_is_counted_apart() {
+        static STATS_SEEN: AtomicU64 = AtomicU64::new(0);
+        let (addr, _) = server(|mut conn| {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match conn.read(&mut byte) {
+                    Ok(1..) => head.push(byte[0]),
+                    _ => return,
+                }
+            }
+            if head.starts_with(b"GET /stats HTTP/1.1\r\n") {
+                STATS_SEEN.fetch_add(1, Ordering::Relaxed);
+            } else {
+                thread::sleep(Duration::from_millis(40));
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n");
+        });
+        let request = b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let mut plan = plan(addr);
+        (plan.clients, plan.requests) = (2, None);
+        plan.duration = Some(Duration::from_millis(600));
+        plan.probe = Some(Probe {
+            target: Target {
+                request,
+                ..plan.target
+            },
+            every: Duration::from_millis(20),
+        });
+        let outcome = run_plan(&plan);
+        let probe = outcome.probe.unwrap();
+        assert!(probe.ok >= 15, "{probe:?}");
+        assert_eq!(probe.failed.total(), 0);
+        assert_eq!(probe.sent, probe.ok + probe.unfinished);
+        // Every /stats the server saw came from the probe (the clients ask for /).
+        assert_eq!(STATS_SEEN.load(Ordering::Relaxed), probe.sent);
+        assert_eq!(probe.connections, probe.sent, "a connection per request");
+        let healthy = &outcome.tally;
+        assert!(probe.latency.max().unwrap() < healthy.latency.min().unwrap());
+        // Two clients at 40 ms a request: at most 2 x 600 / 40 answers, none of them the probe's.
+        assert!(healthy.ok <= 30, "{healthy:?}");
+        assert!(healthy.latency.min().unwrap() >= Duration::from_millis(40));
+        // Without a probe there is no probe tally.
+        plan.probe = None;
+        plan.duration = Some(Duration::from_millis(100));
+        assert!(run_plan(&plan).probe.is_none());
     }
 
     /// Tallies add up field by field.

@@ -34,9 +34,7 @@ impl Url {
         } else {
             format!("/{path}")
         };
-        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err("the path may not contain spaces or control characters".into());
-        }
+        check_path(&path)?;
         if authority.is_empty() || authority.contains('@') {
             return Err("expected a host, e.g. http://127.0.0.1:1729/".into());
         }
@@ -95,6 +93,20 @@ impl Url {
                 )
             })
     }
+}
+
+/// A path as a request line carries it: from `/`, without spaces or control characters
+/// (which would end the request line early or smuggle a header in).
+pub fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "expected a path starting with /, e.g. /stats, not '{path}'"
+        ));
+    }
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err("the path may not contain spaces or control characters".into());
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for Url {
@@ -186,6 +198,16 @@ mod tests {
             "http://127.0.0.1/a b",
         ] {
             assert!(Url::parse(text).is_err(), "{text} should be refused");
+        }
+    }
+
+    /// A path alone (`--probe-path`) follows the URL's rules: from `/`, nothing that would
+    /// break the request line.
+    #[test]
+    fn a_path_alone_is_checked_like_a_urls() {
+        assert_eq!(check_path("/stats?x=1"), Ok(()));
+        for path in ["stats", "", "/a b", "/a\r\nX: y", "/\u{7f}"] {
+            assert!(check_path(path).is_err(), "{path:?} should be refused");
         }
     }
 

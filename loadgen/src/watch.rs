@@ -4,10 +4,10 @@
 //! A sample puts together what can be seen from outside the server, so that it means the
 //! same for every stage: the accept queue from the kernel ([`crate::proc_net`]), the
 //! clients' own states ([`crate::board`]), the server's threads and memory from
-//! `/proc/PID/status`. The server's own `in_flight` and `connections_open` come from its
-//! `GET /stats`, asked by a second thread with a 200 ms timeout, so that a stage that cannot
-//! answer in time (stage 01, busy with one client) leaves those cells empty instead of
-//! holding up the samples.
+//! `/proc/PID/status`. The server's own `in_flight` and `connections_open` (and a kitchen's
+//! orders, in stage 08) come from its `GET /stats`, asked by a second thread with a 200 ms
+//! timeout, so that a stage that cannot answer in time (stage 01, busy with one client) leaves
+//! those cells empty instead of holding up the samples.
 //!
 //! Both threads are started before the client threads step aside (`SCHED_BATCH`), so their
 //! ticks stay on time; both stop when the board says the run is over.
@@ -60,8 +60,47 @@ pub struct Sample {
     pub rss_kb: Option<u64>,
     pub in_flight: Option<u64>,
     pub connections_open: Option<u64>,
+    /// The server's kitchen (stage 08), when its `/stats` has one; the live view only.
+    pub kitchen: Option<KitchenNow>,
     /// Idle, trickling and held connections opened so far.
     pub side_opened: u64,
+}
+
+/// A kitchen's orders at one moment, from `/stats`: `kitchen_cooking`, `kitchen_queued`,
+/// and `kitchen_full`, the requests turned away so far because its queue was full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KitchenNow {
+    pub cooking: u64,
+    pub queued: u64,
+    pub full: u64,
+}
+
+/// What one answer to `GET /stats` said, of what the samples show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Answer {
+    in_flight: Option<u64>,
+    connections_open: Option<u64>,
+    kitchen: Option<KitchenNow>,
+}
+
+impl Answer {
+    fn parse(body: &str) -> Answer {
+        let cooking = json_u64(body, "kitchen_cooking");
+        let queued = json_u64(body, "kitchen_queued");
+        let kitchen = match (cooking, queued) {
+            (Some(cooking), Some(queued)) => Some(KitchenNow {
+                cooking,
+                queued,
+                full: json_u64(body, "kitchen_full").unwrap_or(0),
+            }),
+            _ => None,
+        };
+        Answer {
+            in_flight: json_u64(body, "in_flight"),
+            connections_open: json_u64(body, "connections_open"),
+            kitchen,
+        }
+    }
 }
 
 /// A sample and the moment it was taken.
@@ -126,34 +165,29 @@ impl Watch<'_> {
 /// attempt got no answer in time.
 #[derive(Debug, Default)]
 pub struct Latest {
-    values: Mutex<Option<(Option<u64>, Option<u64>)>>,
+    values: Mutex<Option<Answer>>,
     /// `GET /stats` requests sent, which the server counts among its connections.
     pub polls: AtomicU64,
 }
 
 impl Latest {
-    fn set(&self, values: Option<(Option<u64>, Option<u64>)>) {
+    fn set(&self, values: Option<Answer>) {
         *self.values.lock().unwrap_or_else(PoisonError::into_inner) = values;
     }
 
-    fn get(&self) -> Option<(Option<u64>, Option<u64>)> {
+    fn get(&self) -> Option<Answer> {
         *self.values.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// Asks the server for `/stats` every `every` until the run is over, keeping the latest
-/// `in_flight` and `connections_open` in `latest`.
+/// `in_flight`, `connections_open` and kitchen in `latest`.
 pub fn poll_stats(board: &Board, target: &Target<'_>, every: Duration, latest: &Latest) {
     let give_up = Instant::now() + LONGEST;
     let mut next = Instant::now();
     while !board.is_over() && Instant::now() < give_up {
         latest.polls.fetch_add(1, Ordering::Relaxed);
-        let answer = client::fetch_text(target, STATS_TIMEOUT).map(|body| {
-            (
-                json_u64(&body, "in_flight"),
-                json_u64(&body, "connections_open"),
-            )
-        });
+        let answer = client::fetch_text(target, STATS_TIMEOUT).map(|body| Answer::parse(&body));
         // After no answer, wait a second: a stage too busy to answer (01 with a queue) would
         // otherwise get a connection every period that it must still accept and answer
         // after we gave up, each one a place in its queue.
@@ -240,15 +274,17 @@ fn take_sample(watch: &Watch<'_>, latest: &Latest, start: Option<Instant>, now: 
         if let Some(status) = watch.pid.and_then(proc_status::read) {
             (sample.threads, sample.rss_kb) = (status.threads, status.rss_kb);
         }
-        if let Some((in_flight, open)) = latest.get() {
-            (sample.in_flight, sample.connections_open) = (in_flight, open);
+        if let Some(answer) = latest.get() {
+            (sample.in_flight, sample.connections_open) =
+                (answer.in_flight, answer.connections_open);
+            sample.kitchen = answer.kitchen;
         }
     }
     sample
 }
 
 /// Sleeps until `when`, in slices, so that the end of the run is noticed within one.
-fn sleep_until(when: Instant, board: &Board) {
+pub fn sleep_until(when: Instant, board: &Board) {
     while !board.is_over() {
         let Some(left) = when.checked_duration_since(Instant::now()) else {
             return;
@@ -303,6 +339,28 @@ mod tests {
             String::from_utf8(out).unwrap(),
             format!("{HEADER}\n-250,,,0,0,,,,\n300,112,4,1234,2,6,2400,4,116\n")
         );
+    }
+
+    /// A stage 08 `/stats` gives the kitchen's orders; an earlier stage's gives no kitchen.
+    #[test]
+    fn a_kitchen_is_read_from_stats_when_there_is_one() {
+        let stage08 = "{\"stage\":\"08_cpu_pool\",\"connections_open\":21,\"in_flight\":20,\
+                       \"kitchen_queued\":18,\"peak_kitchen_queued\":19,\"kitchen_cooking\":2,\
+                       \"peak_kitchen_cooking\":2,\"kitchen_full\":3}";
+        assert_eq!(
+            Answer::parse(stage08),
+            Answer {
+                in_flight: Some(20),
+                connections_open: Some(21),
+                kitchen: Some(KitchenNow {
+                    cooking: 2,
+                    queued: 18,
+                    full: 3
+                }),
+            }
+        );
+        let stage07 = "{\"stage\":\"07_keep_alive\",\"connections_open\":3,\"in_flight\":1}";
+        assert_eq!(Answer::parse(stage07).kitchen, None);
     }
 
     /// The sampler stops by itself when the run is over, and samples every 100 ms until
