@@ -123,7 +123,7 @@ ok06=$(value "$siege" 06_event_loop ok)
 threads06=$(value "$siege" 06_event_loop peak_threads)
 check "siege: 05's workers are kept busy by clients that come back ($ok05 ok)" equal "$ok05" 0
 check "siege: 06 serves through it ($ok06 ok)" holds 'a > 0' "$ok06"
-check "siege: on two threads, main and signals ($threads06)" equal "$threads06" 2
+check "siege: on two threads, main and ctrl-c ($threads06)" equal "$threads06" 2
 
 keep=$workdir/keep.csv
 check "keep-alive: 07 answered all 400 requests" equal "$(value "$keep" 07_keep_alive ok)" 400
