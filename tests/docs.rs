@@ -976,6 +976,11 @@ const NOT_MEASURED: &[(&str, &[&str], &str)] = &[
         "nginx's default keepalive_timeout",
     ),
     (
+        "docs/08-cpu-pool.md",
+        &["5", "200"],
+        "parameters: the --cpu-ms of the measured runs and of the chapter's commands",
+    ),
+    (
         "docs/11-tokio.md",
         &["300"],
         "an exercise's --work-ms, answered after it",
