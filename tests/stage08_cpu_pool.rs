@@ -71,12 +71,10 @@ fn stage07_makes_stats_wait_for_the_computing_in_front_of_it() {
     thread::sleep(Duration::from_millis(100));
     let asked = Instant::now();
     let (stats, stats_at) = ask(&stage, STATS).join().unwrap();
-    let (hello, hello_at) = computing.join().unwrap();
+    let (hello, _) = computing.join().unwrap();
     assert_eq!((stats.status, hello.status), (200, 200));
-    assert!(
-        stats_at >= hello_at,
-        "/stats was answered during the computing"
-    );
+    // The computing had 300 ms left when /stats was asked: it waited for most of it. (A
+    // lower bound only: which client thread reads its answer first is the scheduler's.)
     let waited = stats_at.duration_since(asked);
     assert!(waited >= Duration::from_millis(200), "{waited:?}");
 }
