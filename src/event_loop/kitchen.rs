@@ -79,20 +79,9 @@ impl Kitchen {
     /// (the client left), the order still cooks, as nothing can stop a computation, and
     /// nobody is woken.
     pub fn order(self: &Arc<Kitchen>, cpu: Duration) -> Result<Cooking, Full> {
-        let stats = &self.server.stats;
-        if !stats.kitchen_queued.try_up(self.queue) {
-            bump(&stats.kitchen_full);
-            return Err(Full);
-        }
         let dish = Arc::new(Dish::default());
         let cooked = Arc::clone(&dish);
-        let server = Arc::clone(&self.server);
-        self.cooks.spawn(move || {
-            server.stats.kitchen_queued.down();
-            {
-                let _cooking = server.stats.kitchen_cooking.enter();
-                compute_for(cpu);
-            }
+        self.take(cpu, move || {
             cooked.done.store(true, Ordering::SeqCst);
             let waiting = cooked
                 .waker
@@ -102,8 +91,30 @@ impl Kitchen {
             if let Some(waker) = waiting {
                 waker.wake();
             }
-        });
+        })?;
         Ok(Cooking { dish })
+    }
+
+    /// Takes an order of `cpu` of computing, if fewer than `--cpu-queue` wait: a cook computes
+    /// it on a thread of the pool, then calls `done` there. The queue's place is held from now
+    /// until a cook starts; the stats count the order waiting, then cooking.
+    fn take(&self, cpu: Duration, done: impl FnOnce() + Send + 'static) -> Result<(), Full> {
+        let stats = &self.server.stats;
+        // One atomic step: several loops (stage 09) may order at once, and the bound holds.
+        if !stats.kitchen_queued.try_up(self.queue) {
+            bump(&stats.kitchen_full);
+            return Err(Full);
+        }
+        let server = Arc::clone(&self.server);
+        self.cooks.spawn(move || {
+            server.stats.kitchen_queued.down();
+            {
+                let _cooking = server.stats.kitchen_cooking.enter();
+                compute_for(cpu);
+            }
+            done();
+        });
+        Ok(())
     }
 
     /// A window onto the kitchen for one loop: dishes come back on its pass, and `bell`, the
@@ -170,28 +181,16 @@ impl Hatch {
     /// cook computes it on a thread of the pool, puts it on the pass and rings the bell; the
     /// loop does not wait for any of that. Refused when `--cpu-queue` orders already wait.
     pub fn cook(&self, order: Order, cpu: Duration) -> Result<(), Full> {
-        let stats = &self.kitchen.server.stats;
-        if !stats.kitchen_queued.try_up(self.kitchen.queue) {
-            bump(&stats.kitchen_full);
-            return Err(Full);
-        }
-        let server = Arc::clone(&self.kitchen.server);
         let pass = self.pass.clone();
         let bell = Arc::clone(&self.bell);
-        self.kitchen.cooks.spawn(move || {
-            server.stats.kitchen_queued.down();
-            {
-                let _cooking = server.stats.kitchen_cooking.enter();
-                compute_for(cpu);
-            }
+        self.kitchen.take(cpu, move || {
             // The loop may be gone (its drain is over): then nobody takes the dish.
             if pass.send(order).is_ok() {
                 if let Err(e) = bell.wake() {
                     logging::warn(format_args!("a cook could not ring the bell: {e}"));
                 }
             }
-        });
-        Ok(())
+        })
     }
 
     /// The next dish on the pass, if one is ready; never waits.
