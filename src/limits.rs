@@ -15,6 +15,7 @@
 //! Introduced in chapter 6 (`docs/06-event-loop.md`).
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::logging;
 
@@ -54,7 +55,8 @@ pub fn raise_descriptors() -> io::Result<u64> {
 }
 
 /// How many connections the event loop may hold: `wanted` (`--max-conns`), or fewer if the
-/// descriptor limit, raised as far as it goes, is lower. Says so in one line when it is.
+/// descriptor limit, raised as far as it goes, is lower. Says so in one line when it is, once
+/// per process: stage 09 asks once for each of its loops.
 pub fn connections_allowed(wanted: usize) -> usize {
     let soft = match raise_descriptors().or_else(|_| descriptors().map(|(soft, _)| soft)) {
         Ok(soft) => soft,
@@ -68,6 +70,10 @@ pub fn connections_allowed(wanted: usize) -> usize {
         return wanted;
     }
     let room = room.max(1);
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if SAID.swap(true, Ordering::Relaxed) {
+        return room;
+    }
     logging::warn(format_args!(
         "--max-conns {wanted} needs {} descriptors, but this process may open only {soft} \
          (ulimit -n): holding at most {room} connections",
