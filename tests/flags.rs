@@ -100,6 +100,7 @@ const OWN: &[(&str, &[&str])] = &[
             "--cpu-threads",
             "--cpu-queue",
             "--workers",
+            "--spawn-blocking",
         ],
     ),
 ];
@@ -119,7 +120,7 @@ const VALID: &[(&str, &str)] = &[
 ];
 
 /// Stage-only flags that take no value.
-const SWITCHES: &[&str] = &["--shared-listener"];
+const SWITCHES: &[&str] = &["--shared-listener", "--spawn-blocking"];
 
 /// For each flag that takes a number, a value just outside what it accepts.
 const OUT_OF_RANGE: &[(&str, &str)] = &[
@@ -135,7 +136,7 @@ const OUT_OF_RANGE: &[(&str, &str)] = &[
     ("--write-timeout-ms", "0"),
     ("--keep-alive-ms", "0"),
     ("--max-requests", "0"),
-    ("--cpu-threads", "0"),
+    ("--cpu-threads", "1025"),
     ("--cpu-queue", "0"),
     ("--loops", "0"),
 ];
@@ -267,7 +268,7 @@ fn both_spellings_of_a_value_are_accepted() {
         args.push("--body-bytes=5".to_string());
         args.push("--quiet".to_string());
         for (i, flag) in flags_of(name)[COMMON.len()..].iter().enumerate() {
-            // A switch (stage 09's --shared-listener) takes no value: it is left out here.
+            // A switch (09's --shared-listener, 11's --spawn-blocking) takes no value: left out.
             let Some((_, value)) = VALID.iter().find(|(f, _)| f == flag) else {
                 assert!(SWITCHES.contains(flag), "{flag}: no valid value listed");
                 continue;

@@ -178,3 +178,34 @@ fn the_kitchen_is_exactly_its_cooks() {
     let expected = ["08_cpu_pool", "cook-0", "cook-1", "cook-2", "ctrl-c"];
     assert_eq!(stage.thread_names(&expected), expected);
 }
+
+/// `--cpu-threads 0` turns the kitchen off: no cook is started, and the loop computes as
+/// stage 07's did. `GET /` is answered exactly as ever, and a `/stats` asked while a request
+/// computes waits until that computing is done (the stall of the test above, in this
+/// binary); nothing is queued or refused, and the computing in place counts as cooking.
+#[test]
+fn with_no_cooks_the_loop_computes_as_stage07_did() {
+    let stage = start(&["--cpu-ms", "400", "--cpu-threads", "0"]);
+    let expected = ["08_cpu_pool", "ctrl-c"];
+    assert_eq!(stage.thread_names(&expected), expected);
+    let (hello, _) = ask(&stage, GET_CLOSE).join().unwrap();
+    assert_eq!(
+        hello.without_date(),
+        "HTTP/1.1 200 OK\r\nDate: DATE\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: 12\r\nConnection: close\r\n\r\nHello World\n"
+    );
+    let computing = ask(&stage, GET_CLOSE);
+    thread::sleep(Duration::from_millis(100));
+    let asked = Instant::now();
+    let (stats, stats_at) = ask(&stage, STATS).join().unwrap();
+    assert_eq!(computing.join().unwrap().0.status, 200);
+    assert_eq!(stats.status, 200);
+    // The computing had 300 ms left when /stats was asked (a lower bound only, as above).
+    let waited = stats_at.duration_since(asked);
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    let stats = common::settled_stats(&stage);
+    assert_eq!(stats["peak_kitchen_cooking"], 1);
+    assert_eq!(stats["peak_kitchen_queued"], 0);
+    assert_eq!(stats["kitchen_full"], 0);
+    assert_eq!(stage.thread_names(&expected), expected);
+}

@@ -193,3 +193,188 @@ fn at_the_bound_the_longest_idle_regular_makes_room() {
     let reply = Responses::new(&mut newer).next(false).unwrap().unwrap();
     assert_eq!(common::parse_stats(&reply.body)["idle_closed_for_room"], 1);
 }
+
+/// The stage with `workers` workers and no kitchen (`--cpu-threads 0`): a request computes
+/// 1500 ms on the worker that runs its task, and holds it meanwhile.
+fn start_without_kitchen(workers: &str) -> Stage {
+    Stage::start(
+        BIN,
+        &[
+            "--workers",
+            workers,
+            "--cpu-threads",
+            "0",
+            "--cpu-ms",
+            "1500",
+            "--work-ms",
+            "0",
+            "--quiet",
+        ],
+    )
+}
+
+/// A new connection whose `GET /` goes with it, read on a thread of its own: its answer's
+/// status line, and when it came. Sent at once, the request is there when the new task is
+/// first run, so the task computes on a worker taken from the shared queue.
+fn computing_client(stage: &Stage) -> thread::JoinHandle<(String, Instant)> {
+    let mut stream = TcpStream::connect(stage.addr).unwrap();
+    stream.write_all(GET_CLOSE).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    thread::spawn(move || {
+        let answer = read_to_close(&mut stream);
+        (status_line(&answer), Instant::now())
+    })
+}
+
+/// Three `GET /stats`, one after another on one kept connection: each answer's status line
+/// and when it came.
+fn three_stats(stage: &Stage) -> Vec<(String, Instant)> {
+    let mut stream = stage.connect();
+    let mut responses = Responses::new(&mut stream);
+    (0..3)
+        .map(|_| {
+            responses
+                .stream()
+                .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap();
+            let reply = responses.next(false).unwrap().unwrap();
+            (status_line(&reply.raw), Instant::now())
+        })
+        .collect()
+}
+
+fn status_line(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.split("\r\n").next().unwrap_or_default().to_string()
+}
+
+/// Work stealing, shown by the order of answers: with two workers and no kitchen, a request
+/// that computes for 1500 ms holds one worker, and another connection's three requests, sent
+/// 100 ms later, are all answered by the other worker before it.
+#[test]
+fn with_two_workers_one_computing_request_does_not_stop_the_others() {
+    let stage = start_without_kitchen("2");
+    let computing = computing_client(&stage);
+    thread::sleep(Duration::from_millis(100));
+    let asked = Instant::now();
+    let stats = three_stats(&stage);
+    let (hello, hello_at) = computing.join().unwrap();
+    assert_eq!(hello, "HTTP/1.1 200 OK");
+    for (line, at) in &stats {
+        assert_eq!(line, "HTTP/1.1 200 OK");
+        assert!(*at < hello_at, "a /stats came after the computing request");
+    }
+    let took = stats[2].1.duration_since(asked);
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+}
+
+/// The contrast: with one worker, the request that computes holds the only worker, and the
+/// other connection's first answer waits for it (it had about 1400 ms left).
+#[test]
+fn with_one_worker_one_computing_request_stops_the_others() {
+    let stage = start_without_kitchen("1");
+    let computing = computing_client(&stage);
+    thread::sleep(Duration::from_millis(100));
+    let asked = Instant::now();
+    let stats = three_stats(&stage);
+    let (hello, _) = computing.join().unwrap();
+    assert_eq!(hello, "HTTP/1.1 200 OK");
+    for (line, _) in &stats {
+        assert_eq!(line, "HTTP/1.1 200 OK");
+    }
+    let waited = stats[0].1.duration_since(asked);
+    assert!(waited >= Duration::from_millis(1000), "{waited:?}");
+}
+
+/// What stealing does not cover: a worker shares its ready tasks, not the I/O driver it polls.
+/// A request that comes on a kept connection is woken by the worker polling the driver, which
+/// runs it itself; computing, it polls no more, and the other worker, asleep, is not told: no
+/// socket is watched, and another client's first answer waits for the computing (tokio 1.53).
+#[test]
+fn with_two_workers_a_kept_connection_that_computes_stops_the_others() {
+    let stage = start_without_kitchen("2");
+    let mut kept = stage.connect();
+    kept.write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut responses = Responses::new(&mut kept);
+    assert_eq!(responses.next(false).unwrap().unwrap().status, 200);
+    // Both workers back asleep: one on the driver, the other without it.
+    thread::sleep(Duration::from_millis(200));
+    responses.stream().write_all(GET).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let asked = Instant::now();
+    let stats = three_stats(&stage);
+    assert_eq!(responses.next(false).unwrap().unwrap().status, 200);
+    for (line, _) in &stats {
+        assert_eq!(line, "HTTP/1.1 200 OK");
+    }
+    let waited = stats[0].1.duration_since(asked);
+    assert!(waited >= Duration::from_millis(1000), "{waited:?}");
+}
+
+/// `--spawn-blocking`: the cooks are tokio's blocking pool, capped at `--cpu-threads`. No
+/// thread waits for work up front; while three orders cook, two `blocking-N` threads compute
+/// (the third order waits in the kitchen's queue) and no `cook-N` exists. All answered 200.
+#[test]
+fn spawn_blocking_cooks_on_tokios_blocking_threads() {
+    let stage = Stage::start(
+        BIN,
+        &[
+            "--workers",
+            "2",
+            "--cpu-threads",
+            "2",
+            "--spawn-blocking",
+            "--cpu-ms",
+            "400",
+            "--work-ms",
+            "0",
+            "--quiet",
+        ],
+    );
+    let idle = ["11_tokio", "ctrl-c", "worker-0", "worker-1"];
+    assert_eq!(stage.thread_names(&idle), idle);
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let mut stream = stage.connect();
+            stream.write_all(GET_CLOSE).unwrap();
+            thread::spawn(move || Reply::parse(&read_to_close(&mut stream)))
+        })
+        .collect();
+    wait_for_stat(&stage, "kitchen_cooking", 2);
+    let cooking = [
+        "11_tokio",
+        "blocking-0",
+        "blocking-1",
+        "ctrl-c",
+        "worker-0",
+        "worker-1",
+    ];
+    assert_eq!(stage.thread_names(&cooking), cooking);
+    for client in clients {
+        let reply = client.join().unwrap();
+        assert_eq!(status_line(&reply.raw), "HTTP/1.1 200 OK");
+        assert_eq!(reply.body, "Hello World\n");
+    }
+    let stats = common::settled_stats(&stage);
+    assert_eq!(stats["peak_kitchen_cooking"], 2, "capped at --cpu-threads");
+    // The third order waited for a cook (the first two, too, for as long as a thread takes
+    // to start: a peak of 1 to 3).
+    assert!(stats["peak_kitchen_queued"] >= 1);
+    assert_eq!(stats["kitchen_full"], 0);
+}
+
+/// `--spawn-blocking` needs cooks: with `--cpu-threads 0` it is refused, status 2.
+#[test]
+fn spawn_blocking_without_cooks_is_refused() {
+    let out = std::process::Command::new(BIN)
+        .args(["--spawn-blocking", "--cpu-threads", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: --spawn-blocking needs cooks: --cpu-threads 0 has none\n"),
+        "{stderr}"
+    );
+}

@@ -84,11 +84,13 @@ struct Flags {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     max_requests: u64,
     /// The kitchen's threads, which compute --cpu-ms off the runtimes; more threads than
-    /// cores only adds switching [default: the number of cores]
-    #[arg(long, value_name = "N", value_parser = config::count(1..=1024))]
+    /// cores only adds switching; 0: no kitchen, a task computes on its runtime's thread, as
+    /// stage 07's loop did [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = config::count(0..=1024))]
     cpu_threads: Option<usize>,
     /// Orders that may wait for a free cook; past it a request gets 503 at once, not a wait
-    /// of more than that many orders' computing [default: 32 per thread]
+    /// of more than that many orders' computing; no queue, and no 503, with no cooks
+    /// [default: 32 per thread]
     #[arg(long, value_name = "Q", value_parser = config::count(1..=1_000_000))]
     cpu_queue: Option<usize>,
     /// Runtimes, each on a thread of its own with its own listener; more than cores only

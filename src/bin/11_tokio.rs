@@ -26,10 +26,11 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::pin;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tcp_server::clock::Utc;
 use tcp_server::config::{self, Common, Config, Flag};
 use tcp_server::event_loop::conn::Reuse;
@@ -80,17 +81,23 @@ struct Flags {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     max_requests: u64,
     /// The kitchen's threads, which compute --cpu-ms off the workers; more threads than
-    /// cores only adds switching [default: the number of cores]
-    #[arg(long, value_name = "N", value_parser = config::count(1..=1024))]
+    /// cores only adds switching; 0: no kitchen, a task computes on its worker and holds it,
+    /// as stage 07's loop did [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = config::count(0..=1024))]
     cpu_threads: Option<usize>,
     /// Orders that may wait for a free cook; past it a request gets 503 at once, not a wait
-    /// of more than that many orders' computing [default: 32 per thread]
+    /// of more than that many orders' computing; no queue, and no 503, with no cooks
+    /// [default: 32 per thread]
     #[arg(long, value_name = "Q", value_parser = config::count(1..=1_000_000))]
     cpu_queue: Option<usize>,
     /// tokio's worker threads, which share the ready tasks and steal from each other; more
     /// than cores only take turns on them [default: the number of cores]
     #[arg(long, value_name = "N", value_parser = config::count(1..=1024))]
     workers: Option<usize>,
+    /// The cooks are tokio's blocking pool (spawn_blocking) instead of a rayon pool, capped at
+    /// --cpu-threads threads (512 is tokio's own default); refused if --cpu-threads is 0
+    #[arg(long)]
+    spawn_blocking: bool,
 }
 
 fn main() -> Result<ExitCode, StartError> {
@@ -104,8 +111,17 @@ fn main() -> Result<ExitCode, StartError> {
         cpu_threads,
         cpu_queue,
         workers,
+        spawn_blocking,
     } = Flags::parse();
     let cpu_threads = cpu_threads.unwrap_or_else(config::cores);
+    if spawn_blocking && cpu_threads == 0 {
+        Flags::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--spawn-blocking needs cooks: --cpu-threads 0 has none",
+            )
+            .exit();
+    }
     let workers = workers.unwrap_or_else(config::cores);
     let config = Config {
         max_conns,
@@ -131,15 +147,25 @@ fn main() -> Result<ExitCode, StartError> {
     let local = listener.local_addr().map_err(StartError::Listener)?;
     let share = limits::connections_allowed(config.max_conns);
     let server = Server::start_tasks(STAGE, config, local)?;
-    let kitchen = Kitchen::open(&server)?;
     // One runtime for the whole process: --workers threads that share the ready tasks.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .worker_threads(workers)
-        .thread_name_fn(worker_name)
+        .thread_name_fn(thread_namer(workers))
         .enable_io()
-        .enable_time()
-        .build()
-        .map_err(StartError::Poll)?;
+        .enable_time();
+    if spawn_blocking {
+        builder.max_blocking_threads(cpu_threads);
+    }
+    let runtime = builder.build().map_err(StartError::Poll)?;
+    // The cooks: our rayon pool, or tokio's blocking pool, behind the same kitchen (its
+    // --cpu-queue, its gauges). spawn_blocking's own queue has no bound; ours stays in front.
+    let kitchen = if spawn_blocking {
+        let tokio = runtime.handle().clone();
+        Kitchen::with_cooks(&server, move |job| drop(tokio.spawn_blocking(job)))
+    } else {
+        Kitchen::open(&server)?
+    };
     server.announce();
     let lane = 0; // one runtime: no per-runtime figures in /stats
     runtime.block_on(accept_loop(
@@ -152,11 +178,16 @@ fn main() -> Result<ExitCode, StartError> {
     Ok(server.finish())
 }
 
-/// `worker-0`, `worker-1`...: tokio names its threads with a function, called once for each.
-fn worker_name() -> String {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("worker-{n}")
+/// Names tokio's threads, `worker-0`, `worker-1`..., then `blocking-0`, `blocking-1`...: it
+/// calls the function once for each thread it starts. It starts its workers first, all of
+/// them in `build()`, before any task runs; every thread after those is one `spawn_blocking`
+/// asked for (tokio itself calls them all `tokio-rt-worker`).
+fn thread_namer(workers: usize) -> impl Fn() -> String + Send + Sync + 'static {
+    let started = AtomicUsize::new(0);
+    move || match started.fetch_add(1, Ordering::Relaxed) {
+        n if n < workers => format!("worker-{n}"),
+        n => format!("blocking-{}", n - workers),
+    }
 }
 
 /// The door: accepts clients, a task for each, until Ctrl-C; then closes the listener and
