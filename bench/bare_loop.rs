@@ -1,5 +1,6 @@
-//! A bare event loop, for `bench/bare_loop.sh` only: the least a single thread on mio can do
-//! per request, to tell what stage 06 and 07 cost from what the machine costs.
+//! A bare event loop, for `bench/bare_loop.sh` and `bench/compare.sh` only: the least a
+//! thread on mio can do per request, to tell what the stages' event loops cost from what the
+//! machine costs.
 //!
 //! It accepts, reads until it has a blank line, writes one fixed response and, unless run
 //! with `keep-alive`, closes. No parser, no timers, no limits, no logging, no shutdown: not a
@@ -10,13 +11,20 @@
 //! 200 clients connecting at once, a shorter queue would drop SYNs the stages accept, and the
 //! floor would not be measured under the same conditions.
 //!
+//! With `--threads N` it runs N such loops, each on a thread of its own with its own poller
+//! and its own listening socket, all on one address with `SO_REUSEPORT`, as stage 09 runs its
+//! `--loops`: the floor for a loop per core. One thread (the default) binds without
+//! `SO_REUSEPORT`, as it always did.
+//!
 //! `cargo run --release --example bare_loop -- --addr 127.0.0.1:0 [--keep-alive]
-//! [--backlog N]` prints `bare_loop listening on http://ADDR`, as the stages do.
+//! [--backlog N] [--threads N]` prints `bare_loop listening on http://ADDR`, as the stages do.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::mpsc;
+use std::thread;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -26,25 +34,32 @@ const LISTENER: Token = Token(0);
 const BODY: &str = "Hello World\n";
 /// The stages' default `--backlog` (`src/config.rs`).
 const BACKLOG: i32 = 1024;
+/// Stage 09's bound on `--loops`.
+const MOST_THREADS: usize = 1024;
 
 fn main() -> ExitCode {
-    let (mut addr, mut keep_alive, mut backlog, mut unknown) = (None, false, Some(BACKLOG), false);
+    let (mut addr, mut keep_alive, mut backlog, mut threads, mut unknown) =
+        (None, false, Some(BACKLOG), Some(1), false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().and_then(|a| a.parse::<SocketAddr>().ok()),
             "--keep-alive" => keep_alive = true,
             "--backlog" => backlog = args.next().and_then(|n| n.parse::<i32>().ok()),
+            "--threads" => threads = args.next().and_then(|n| n.parse::<usize>().ok()),
             _ => unknown = true,
         }
     }
-    let (Some(addr), Some(backlog @ 1..), false) = (addr, backlog, unknown) else {
+    let (Some(addr), Some(backlog @ 1..), Some(threads @ 1..=MOST_THREADS), false) =
+        (addr, backlog, threads, unknown)
+    else {
         eprintln!(
-            "usage: bare_loop --addr IP:PORT [--keep-alive] [--backlog N (default {BACKLOG})]"
+            "usage: bare_loop --addr IP:PORT [--keep-alive] [--backlog N (default {BACKLOG})] \
+             [--threads N (1 to {MOST_THREADS}, default 1)]"
         );
         return ExitCode::from(2);
     };
-    match serve(addr, keep_alive, backlog) {
+    match serve(addr, keep_alive, backlog, threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bare_loop: {e}");
@@ -53,11 +68,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// `socket()`, `bind()` and `listen(backlog)`, as `src/listener.rs` binds for the stages.
-fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+/// `socket()`, `bind()` and `listen(backlog)`, as `src/listener.rs` binds for the stages;
+/// with `reuse_port`, as it binds for stage 09's loops.
+fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    if reuse_port {
+        return Err(io::Error::new(
+            ErrorKind::Unsupported,
+            "--threads above 1 needs SO_REUSEPORT",
+        ));
+    }
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
     // mio's from_std expects a non-blocking socket and does not make it one.
@@ -65,21 +92,43 @@ fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
-fn serve(addr: SocketAddr, keep_alive: bool, backlog: i32) -> io::Result<()> {
+/// Binds a listener per thread on one address (the first picks the port when asked for port
+/// 0, the others join its `SO_REUSEPORT` group), starts a loop on each and waits for them.
+fn serve(addr: SocketAddr, keep_alive: bool, backlog: i32, threads: usize) -> io::Result<()> {
     let connection = if keep_alive { "keep-alive" } else { "close" };
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
          Connection: {connection}\r\n\r\n{BODY}",
         BODY.len()
     );
-    let mut listener = bind(addr, backlog)?;
+    let reuse_port = threads > 1;
+    let first = bind(addr, backlog, reuse_port)?;
+    let local = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(bind(local, backlog, reuse_port)?);
+    }
+    // A loop returns only on an error of its poller: the first one to say so ends the process.
+    let (ended, first_end) = mpsc::channel();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (response, ended) = (response.clone(), ended.clone());
+        thread::Builder::new()
+            .name(format!("loop-{i}"))
+            .spawn(move || {
+                let _ = ended.send(run_loop(listener, &response, keep_alive));
+            })?;
+    }
+    drop(ended);
     // Stdout is line-buffered: the line is out before the first accept. A closed stdout is
     // no reason to stop serving.
-    let _ = writeln!(
-        io::stdout(),
-        "bare_loop listening on http://{}",
-        listener.local_addr()?
-    );
+    let _ = writeln!(io::stdout(), "bare_loop listening on http://{local}");
+    first_end
+        .recv()
+        .unwrap_or_else(|_| Err(io::Error::other("every loop ended without a word")))
+}
+
+/// One loop: its own poller, its own listener and its own connections.
+fn run_loop(mut listener: TcpListener, response: &str, keep_alive: bool) -> io::Result<()> {
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -116,7 +165,7 @@ fn serve(addr: SocketAddr, keep_alive: bool, backlog: i32) -> io::Result<()> {
             }
             let token = event.token();
             let done = match conns.get_mut(&token) {
-                Some((stream, input)) => serve_ready(stream, input, &response, keep_alive),
+                Some((stream, input)) => serve_ready(stream, input, response, keep_alive),
                 None => false,
             };
             if done {

@@ -46,6 +46,10 @@ each marked met or not met.
                  request on the same server (its section-1 run in the same round).
   1e.            with stages 07 and 08 both measured in 1 or 1c: 08 / 07 in the same
                  round, both ways (08 is 07 with a kitchen, idle when nothing computes).
+                 With stage 09 in 1 or 1c, the floor of a loop per core takes its turns
+                 there too: bench/bare_loop.rs with --threads as many as 09's --loops (the
+                 number of cores, or -- --loops N), a key of its own (bare_N_threads, and
+                 bare_N_threads+ka with keep-alive), so its ratio to nginx sits beside 09's.
   2. efficiency  --work-ms 100, 32 loadgen clients for --efficiency-duration seconds:
                  measured req/s / theory, theory = min(clients, limit) / work; the limit is
                  1 for 01, none for 02, --max-conns 16 for 03 and 06-08, --workers 16
@@ -303,6 +307,30 @@ for stage in "${stages[@]}"; do
 	help_of[$stage]=$("$bin_dir/$stage" --help 2>/dev/null || true)
 done
 
+# The floor beside stage 09 in sections 1 and 1c: a bare mio loop per thread, each with its
+# own SO_REUSEPORT listener (bench/bare_loop.rs), as many threads as 09 runs loops.
+bare_threads=""
+for stage in "${stages[@]}"; do
+	[[ $stage == 09_* ]] || continue
+	bare_threads=$(nproc)
+	for ((i = 0; i < ${#user_flags[@]}; i++)); do
+		case ${user_flags[i]} in
+		--loops) bare_threads=${user_flags[i + 1]:-$bare_threads} ;;
+		--loops=*) bare_threads=${user_flags[i]#--loops=} ;;
+		esac
+	done
+	[[ $bare_threads =~ ^[1-9][0-9]*$ ]] || die "--loops expects a whole number above 0, not '$bare_threads'"
+done
+bare_key=""
+if [[ -n $bare_threads ]] && { has "$sections" throughput || has "$sections" keepalive; }; then
+	[[ $build == 0 ]] || cargo build --release --quiet --example bare_loop
+	if [[ -x $bin_dir/examples/bare_loop ]]; then
+		bare_key=bare_${bare_threads}_threads
+	else
+		note "== no $bin_dir/examples/bare_loop (run without --no-build): no floor beside 09"
+	fi
+fi
+
 # Whether a stage's --help lists a flag.
 takes() { # stage flag
 	help_lists "${help_of[$1]}" "$2"
@@ -537,12 +565,23 @@ if ((measure_requests)); then
 			"${stage_flags[@]+"${stage_flags[@]}"}"
 		servers+=("$stage")
 	done
+	# The floor: two processes, since the bare loop either closes after each answer or keeps
+	# every connection, whatever the client asks.
+	if [[ -n $bare_key ]]; then
+		start_server "$bare_key" examples/bare_loop --threads "$bare_threads"
+		servers+=("$bare_key")
+		if ((measure_ka)); then
+			start_server "$bare_key+ka" examples/bare_loop --threads "$bare_threads" --keep-alive
+		fi
+		note "   the floor beside 09: bare_loop --threads $bare_threads (${url_of[$bare_key]}, with keep-alive ${url_of[$bare_key+ka]:-none})"
+	fi
 	if ((measure_ka)); then
 		((nginx_up)) && ka_servers+=(nginx+ka)
 		for stage in "${ka_stages[@]}"; do
 			url_of[$stage+ka]=${url_of[$stage]}
 			ka_servers+=("$stage+ka")
 		done
+		[[ -z $bare_key ]] || ka_servers+=("$bare_key+ka")
 	fi
 	for clients in "${request_counts[@]}"; do
 		keys=()
@@ -552,6 +591,7 @@ if ((measure_requests)); then
 			# Only the servers the keep-alive rows are compared with.
 			((nginx_up)) && keys+=(nginx)
 			keys+=("${ka_stages[@]}")
+			[[ -z $bare_key ]] || keys+=("$bare_key")
 		fi
 		if ((measure_ka)) && has "$ka_clients_list" "$clients"; then
 			keys+=("${ka_servers[@]}")
@@ -559,7 +599,8 @@ if ((measure_requests)); then
 		keys_at[$clients]="${keys[*]}"
 	done
 	# A short warm-up, so that no server's first round pays for its page faults.
-	for key in "${servers[@]}"; do
+	for key in "${servers[@]}" ${bare_key:+"$bare_key+ka"}; do
+		[[ -n ${url_of[$key]:-} ]] || continue
 		"$loadgen" --url "${url_of[$key]}" --clients 50 --duration 0.5 --json --no-server-stats \
 			>/dev/null 2>&1 || true
 	done
@@ -582,6 +623,9 @@ if ((measure_requests)); then
 	stop_nginx
 	for stage in "${started[@]}"; do
 		stop_server "$stage"
+	done
+	for key in ${bare_key:+"$bare_key" "$bare_key+ka"}; do
+		[[ -z ${pid_of[$key]:-} ]] || stop_server "$key"
 	done
 	# Section 1's table lists only what section 1 measured.
 	((measure_throughput)) || servers=()
@@ -1121,6 +1165,7 @@ judge=wrk
 		if [[ $use_wrk == 1 && $use_loadgen == 1 ]]; then
 			for clients in "${client_counts[@]}"; do
 				for key in "${servers[@]}"; do
+					[[ $key != bare_* ]] || continue
 					verdict 7 "$(tool_ratios "$key" "$clients" | median)" 0.8 ge \
 						"loadgen >= 0.8 x wrk against $key at $clients client(s)"
 				done
@@ -1153,6 +1198,7 @@ judge=wrk
 			for stage in "${ka_stages[@]}"; do
 				ka_rows+=("$stage+ka" "$stage")
 			done
+			[[ -z $bare_key ]] || ka_rows+=("$bare_key+ka" "$bare_key")
 			[[ -z ${url_of[nginx+ka]:-} ]] || ka_rows+=(nginx)
 			requests_table "$tool" nginx+ka "$ka_clients_list" "${ka_rows[@]}"
 		done

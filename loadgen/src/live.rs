@@ -16,6 +16,18 @@
 //!   kitchen           2 cooking   18 waiting   0 turned away
 //! ```
 //!
+//! A server of several event loops (stages 09 and 10, whose `/stats` has `loop_N_accepted`,
+//! `loop_N_connections_open` and `loop_N_requests`) gets a line per loop below those: the
+//! connections it holds now, those it accepted and the requests it read since the server
+//! started, and its share of all the loops' requests. The kernel chose which loop each
+//! client went to (`SO_REUSEPORT`), and a kept connection stays on its loop, so the shares
+//! show how evenly it spread them. Past eight loops, the eighth line sums the rest.
+//!
+//! ```text
+//!   loop 0            24 open   1 190 accepted   50 112 requests (52%)
+//!   loop 1            27 open   1 222 accepted   46 279 requests (48%)
+//! ```
+//!
 //! *Outside the door* is the listening socket's accept queue: connections the kernel has
 //! completed and the server has not accepted yet. *Inside* are the healthy clients that are
 //! connected and still waiting for their answer, less the ones still outside. Both come from
@@ -29,11 +41,15 @@
 
 use std::time::Duration;
 
-use crate::watch::Sample;
+use crate::watch::{LoopNow, Sample};
 
-/// Lines in a frame; one more when the server has a kitchen. [`Screen`] wipes what a shorter
-/// frame leaves of a longer one.
+/// Lines in a frame; one more when the server has a kitchen, and one per loop (up to
+/// [`LOOP_LINES`]). [`Screen`] wipes what a shorter frame leaves of a longer one.
 pub const LINES: usize = 5;
+/// The most lines the loops get, so that a frame fits a terminal whatever `--loops` is.
+pub const LOOP_LINES: usize = 8;
+/// The widest line; a loop's share is left out of a line that would be wider.
+const WIDTH: usize = 80;
 /// Glyphs in the longest bar: with the labels and the count, a line fits 80 columns.
 const BAR_WIDTH: u64 = 48;
 
@@ -50,8 +66,8 @@ pub struct View {
     pub side_planned: u64,
 }
 
-/// The frame for one sample: [`LINES`] lines, one more for a kitchen, none wider than 80
-/// columns.
+/// The frame for one sample: [`LINES`] lines, one more for a kitchen, one per loop, none
+/// wider than 80 columns.
 pub fn render(sample: &Sample, view: &View) -> Vec<String> {
     let scale = scale_for(sample.outside.unwrap_or(0).max(sample.inside.unwrap_or(0)));
     let bar = |glyph: &str, count: Option<u64>, unknown: &str| match count {
@@ -125,7 +141,52 @@ pub fn render(sample: &Sample, view: &View) -> Vec<String> {
             grouped(kitchen.full)
         ));
     }
+    lines.extend(loop_lines(&sample.loops));
     lines.push(last);
+    lines
+}
+
+/// A line per loop; past [`LOOP_LINES`] loops, the last line sums the rest.
+fn loop_lines(loops: &[LoopNow]) -> Vec<String> {
+    let total: u64 = loops.iter().map(|l| l.requests).sum();
+    let line = |label: String, of: &[LoopNow]| {
+        let sum = |f: fn(&LoopNow) -> u64| of.iter().map(f).sum::<u64>();
+        let requests = sum(|l| l.requests);
+        let line = format!(
+            "  {label:<18}{} open   {} accepted   {} requests",
+            grouped(sum(|l| l.connections_open)),
+            grouped(sum(|l| l.accepted)),
+            grouped(requests)
+        );
+        // Rounded to the nearest percent; none before any request.
+        let share = requests
+            .saturating_mul(100)
+            .saturating_add(total / 2)
+            .checked_div(total)
+            .map_or(String::new(), |percent| format!(" ({percent}%)"));
+        if line.chars().count() + share.chars().count() <= WIDTH {
+            line + &share
+        } else {
+            line
+        }
+    };
+    if loops.len() <= LOOP_LINES {
+        return loops
+            .iter()
+            .enumerate()
+            .map(|(i, one)| line(format!("loop {i}"), std::slice::from_ref(one)))
+            .collect();
+    }
+    let shown = LOOP_LINES - 1;
+    let mut lines: Vec<String> = loops[..shown]
+        .iter()
+        .enumerate()
+        .map(|(i, one)| line(format!("loop {i}"), std::slice::from_ref(one)))
+        .collect();
+    lines.push(line(
+        format!("loops {shown}-{}", loops.len() - 1),
+        &loops[shown..],
+    ));
     lines
 }
 
@@ -254,6 +315,7 @@ mod tests {
             in_flight: Some(4),
             connections_open: Some(4),
             kitchen: None,
+            loops: Vec::new(),
             side_opened: 0,
         }
     }
@@ -303,6 +365,80 @@ mod tests {
         );
         assert!(line.chars().count() <= 80, "{line}");
         assert_eq!(render(&sample(), &view()).len(), LINES);
+    }
+
+    /// Each loop gets a line below the server's (and the kitchen's, when there is one), with
+    /// its share of the loops' requests; past eight loops the eighth line sums the rest, and
+    /// the largest counts a run reaches still fit 80 columns.
+    #[test]
+    fn each_loop_gets_a_line_with_its_share() {
+        let mut spread = sample();
+        spread.loops = vec![
+            LoopNow {
+                accepted: 3,
+                connections_open: 1,
+                requests: 1
+            };
+            2
+        ];
+        spread.loops[1] = LoopNow {
+            accepted: 12,
+            connections_open: 10,
+            requests: 3,
+        };
+        let lines = render(&spread, &view());
+        assert_eq!(lines.len(), LINES + 2);
+        assert_eq!(
+            lines[4..],
+            [
+                "  loop 0            1 open   3 accepted   1 requests (25%)",
+                "  loop 1            10 open   12 accepted   3 requests (75%)",
+                "  served 1 234   failed 0   3.2 s of 8.0 s",
+            ]
+        );
+        // Before the first request, no share.
+        spread.loops = vec![LoopNow::default(); 2];
+        assert_eq!(
+            render(&spread, &view())[4],
+            "  loop 0            0 open   0 accepted   0 requests"
+        );
+        // Twelve loops: seven lines of their own, the eighth for loops 7 to 11.
+        spread.loops = (0..12)
+            .map(|i| LoopNow {
+                accepted: 10,
+                connections_open: i,
+                requests: 100,
+            })
+            .collect();
+        let lines = render(&spread, &view());
+        assert_eq!(lines.len(), LINES + LOOP_LINES);
+        assert_eq!(
+            lines[10],
+            "  loop 6            6 open   10 accepted   100 requests (8%)"
+        );
+        assert_eq!(
+            lines[11],
+            "  loops 7-11        45 open   50 accepted   500 requests (42%)"
+        );
+        // The most a loop holds (the default --max-conns), and an hour at 300 000 req/s;
+        // then as much over 1024 loops, where the eighth line sums 1017 of them.
+        let big = LoopNow {
+            accepted: 123_456_789,
+            connections_open: 10_000,
+            requests: 1_234_567_890,
+        };
+        let per_loop = |n: u64| n.div_ceil(1000);
+        let small = LoopNow {
+            accepted: per_loop(big.accepted),
+            connections_open: per_loop(big.connections_open),
+            requests: per_loop(big.requests),
+        };
+        for loops in [vec![big; 2], vec![small; 1024]] {
+            spread.loops = loops;
+            for line in render(&spread, &view()) {
+                assert!(line.chars().count() <= 80, "{} wide: {line}", line.len());
+            }
+        }
     }
 
     /// A crowd is drawn to scale, and the legend says what one glyph is worth.

@@ -5,7 +5,7 @@
 //! same for every stage: the accept queue from the kernel ([`crate::proc_net`]), the
 //! clients' own states ([`crate::board`]), the server's threads and memory from
 //! `/proc/PID/status`. The server's own `in_flight` and `connections_open` (and a kitchen's
-//! orders, in stage 08) come from its `GET /stats`, asked by a second thread with a 200 ms
+//! orders from stage 08 on, each loop's figures in stages 09 and 10) come from its `GET /stats`, asked by a second thread with a 200 ms
 //! timeout, so that a stage that cannot answer in time (stage 01, busy with one client) leaves
 //! those cells empty instead of holding up the samples.
 //!
@@ -43,7 +43,7 @@ const STATS_BACKOFF: Duration = Duration::from_secs(1);
 const LONGEST: Duration = Duration::from_secs(2 * 3600 + 600);
 
 /// What the run looked like at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sample {
     /// Since the start line; `None` before it.
     pub elapsed: Option<Duration>,
@@ -62,6 +62,9 @@ pub struct Sample {
     pub connections_open: Option<u64>,
     /// The server's kitchen (stage 08), when its `/stats` has one; the live view only.
     pub kitchen: Option<KitchenNow>,
+    /// Each event loop's figures (stages 09 and 10), in the loops' order; empty for a server
+    /// with one loop or none. The live view only.
+    pub loops: Vec<LoopNow>,
     /// Idle, trickling and held connections opened so far.
     pub side_opened: u64,
 }
@@ -75,12 +78,26 @@ pub struct KitchenNow {
     pub full: u64,
 }
 
-/// What one answer to `GET /stats` said, of what the samples show.
+/// One event loop's figures at one moment, from `/stats`: `loop_N_accepted`,
+/// `loop_N_connections_open` and `loop_N_requests`, counted since the server started. They
+/// show how the kernel spread the clients over the loops (`SO_REUSEPORT`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopNow {
+    pub accepted: u64,
+    pub connections_open: u64,
+    pub requests: u64,
+}
+
+/// A bound on the loops read from one answer: the stages allow `--loops` up to 1024.
+const MOST_LOOPS: usize = 1024;
+
+/// What one answer to `GET /stats` said, of what the samples show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Answer {
     in_flight: Option<u64>,
     connections_open: Option<u64>,
     kitchen: Option<KitchenNow>,
+    loops: Vec<LoopNow>,
 }
 
 impl Answer {
@@ -95,16 +112,34 @@ impl Answer {
             }),
             _ => None,
         };
+        // loop_0_..., loop_1_...: as many as the server lists, in order.
+        let loops = (0..MOST_LOOPS)
+            .map_while(|i| {
+                Some(LoopNow {
+                    accepted: json_u64(body, &format!("loop_{i}_accepted"))?,
+                    connections_open: json_u64(body, &format!("loop_{i}_connections_open"))?,
+                    requests: json_u64(body, &format!("loop_{i}_requests"))?,
+                })
+            })
+            .collect();
         Answer {
             in_flight: json_u64(body, "in_flight"),
             connections_open: json_u64(body, "connections_open"),
             kitchen,
+            loops,
         }
+    }
+
+    /// Puts what the answer says into a sample.
+    fn fill(self, sample: &mut Sample) {
+        (sample.in_flight, sample.connections_open) = (self.in_flight, self.connections_open);
+        sample.kitchen = self.kitchen;
+        sample.loops = self.loops;
     }
 }
 
 /// A sample and the moment it was taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     pub at: Instant,
     pub sample: Sample,
@@ -176,12 +211,15 @@ impl Latest {
     }
 
     fn get(&self) -> Option<Answer> {
-        *self.values.lock().unwrap_or_else(PoisonError::into_inner)
+        self.values
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
 /// Asks the server for `/stats` every `every` until the run is over, keeping the latest
-/// `in_flight`, `connections_open` and kitchen in `latest`.
+/// `in_flight`, `connections_open`, kitchen and loops in `latest`.
 pub fn poll_stats(board: &Board, target: &Target<'_>, every: Duration, latest: &Latest) {
     let give_up = Instant::now() + LONGEST;
     let mut next = Instant::now();
@@ -236,9 +274,6 @@ pub fn watch(watch: &Watch<'_>, latest: &Latest) -> Vec<Row> {
             _ => next + TICK,
         };
         let sample = take_sample(watch, latest, start, now);
-        if watch.series {
-            rows.push(Row { at: now, sample });
-        }
         if watch.live && now >= next_draw {
             next_draw = now + DRAW_EVERY - TICK / 2;
             let frame = screen.frame(&live::render(&sample, &watch.view));
@@ -251,6 +286,9 @@ pub fn watch(watch: &Watch<'_>, latest: &Latest) -> Vec<Row> {
                 let line = live::progress_line(&sample, &watch.view);
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
+        }
+        if watch.series {
+            rows.push(Row { at: now, sample });
         }
     }
     // Nothing half-drawn is left for the report to be printed over.
@@ -275,9 +313,7 @@ fn take_sample(watch: &Watch<'_>, latest: &Latest, start: Option<Instant>, now: 
             (sample.threads, sample.rss_kb) = (status.threads, status.rss_kb);
         }
         if let Some(answer) = latest.get() {
-            (sample.in_flight, sample.connections_open) =
-                (answer.in_flight, answer.connections_open);
-            sample.kitchen = answer.kitchen;
+            answer.fill(&mut sample);
         }
     }
     sample
@@ -357,10 +393,76 @@ mod tests {
                     queued: 18,
                     full: 3
                 }),
+                loops: Vec::new(),
             }
         );
         let stage07 = "{\"stage\":\"07_keep_alive\",\"connections_open\":3,\"in_flight\":1}";
         assert_eq!(Answer::parse(stage07).kitchen, None);
+    }
+
+    /// A stage 09 `/stats` (two loops, a kitchen) gives each loop's figures, in order, and the
+    /// live view draws a line for each, below the kitchen's; stage 11's, one runtime shared by
+    /// its workers, gives none, and its frame is the frame of every stage before 09.
+    #[test]
+    fn each_loop_is_read_from_stats_and_drawn() {
+        let stage09 = "{\"stage\":\"09_loop_per_core\",\"uptime_ms\":5120,\"accepted\":2412,\
+                       \"served\":96390,\"connections_open\":51,\"peak_connections_open\":52,\
+                       \"in_flight\":3,\"peak_in_flight\":9,\"errors\":0,\"abandoned\":0,\
+                       \"timeouts\":0,\"requests\":96391,\"keep_alive_reuses\":93979,\
+                       \"idle_closed_for_room\":0,\"kitchen_queued\":0,\
+                       \"peak_kitchen_queued\":0,\"kitchen_cooking\":0,\
+                       \"peak_kitchen_cooking\":0,\"kitchen_full\":0,\
+                       \"loop_0_accepted\":1190,\"loop_0_connections_open\":24,\
+                       \"loop_0_requests\":50112,\"loop_0_accept_misses\":0,\
+                       \"loop_1_accepted\":1222,\"loop_1_connections_open\":27,\
+                       \"loop_1_requests\":46279,\"loop_1_accept_misses\":0}\n";
+        let answer = Answer::parse(stage09);
+        assert_eq!(
+            answer.loops,
+            [
+                LoopNow {
+                    accepted: 1_190,
+                    connections_open: 24,
+                    requests: 50_112
+                },
+                LoopNow {
+                    accepted: 1_222,
+                    connections_open: 27,
+                    requests: 46_279
+                },
+            ]
+        );
+        let mut sample = Sample {
+            elapsed: Some(Duration::from_millis(3_200)),
+            outside: Some(0),
+            inside: Some(3),
+            ok: 96_300,
+            ..Sample::default()
+        };
+        answer.fill(&mut sample);
+        let view = View {
+            duration: Some(Duration::from_secs(8)),
+            requests: None,
+            pid: false,
+            stats: true,
+            side_planned: 0,
+        };
+        assert_eq!(
+            live::render(&sample, &view)[3..],
+            [
+                "  server            in flight 3 (/stats)   threads, RSS: give --pid",
+                "  kitchen           0 cooking   0 waiting   0 turned away",
+                "  loop 0            24 open   1 190 accepted   50 112 requests (52%)",
+                "  loop 1            27 open   1 222 accepted   46 279 requests (48%)",
+                "  served 96 300   failed 0   3.2 s of 8.0 s",
+            ]
+        );
+        let stage11 = "{\"stage\":\"11_tokio\",\"connections_open\":3,\"in_flight\":1,\
+                       \"kitchen_queued\":0,\"kitchen_cooking\":0,\"kitchen_full\":0}";
+        let mut sample = Sample::default();
+        Answer::parse(stage11).fill(&mut sample);
+        assert!(sample.loops.is_empty());
+        assert_eq!(live::render(&sample, &view).len(), live::LINES + 1);
     }
 
     /// The sampler stops by itself when the run is over, and samples every 100 ms until
