@@ -779,3 +779,39 @@ impl Drop for Open<'_> {
         }
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a connection costs while it waits on tokio: the same `serve` as stage 10, whose
+    /// future is larger here because tokio's timer and readiness futures are (chapter 11 quotes
+    /// the figure from `docs/measurements/future-size.txt`).
+    #[test]
+    fn the_same_serve_is_a_larger_future_on_tokio() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let std_listener = StdListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let Flags { common, .. } = Flags::parse_from(["11_tokio"]);
+        let config = common.config(&[]);
+        let server = Server::start_tasks(STAGE, config, addr).unwrap();
+        let kitchen = Kitchen::open(&server).unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            let (stream, peer) = listener.accept().await.unwrap();
+            let place = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+            let regulars = Arc::new(Regulars::default());
+            let future = serve(stream, peer, server, kitchen, regulars, 0, place);
+            let serve_size = std::mem::size_of_val(&future);
+            let sleep_size = std::mem::size_of::<tokio::time::Sleep>();
+            println!(
+                "serve future on tokio: {serve_size} bytes; tokio's Sleep: {sleep_size} bytes"
+            );
+            assert!(serve_size < 2048, "{serve_size} bytes");
+        });
+    }
+}
