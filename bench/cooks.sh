@@ -115,6 +115,7 @@ start_servers() { # cpu_ms name...
 }
 
 # Medians of columns 3.. of a TSV of round, server, figures...; printf formats per column.
+# Each line says "median" where the runs' lines have their round.
 medians() { # file format...
 	local file=$1
 	shift
@@ -129,7 +130,7 @@ medians() { # file format...
 		END {
 			split(formats, f, " ")
 			for (k = 1; k <= n; k++) {
-				printf "%-20s", order[k]
+				printf "%-6s %-20s", "median", order[k]
 				for (c = 3; c <= last; c++) printf " " f[c - 2], median(col[order[k], c])
 				printf "\n"
 			}
@@ -193,8 +194,8 @@ if [[ $parts == *heavy* ]]; then
 		done
 	done
 	printf '\nmedians over %s round(s)\n' "$rounds"
-	printf '%-20s %10s %9s %9s %9s %9s %10s\n' server "light r/s" "p50 ms" "p90 ms" "p99 ms" \
-		"max ms" "heavy r/s"
+	printf '%-6s %-20s %10s %9s %9s %9s %9s %10s\n' "" server "light r/s" "p50 ms" "p90 ms" \
+		"p99 ms" "max ms" "heavy r/s"
 	medians "$results" '%10.0f' '%9.2f' '%9.2f' '%9.2f' '%9.2f' '%10.1f'
 	stop_started_processes
 fi
@@ -239,7 +240,7 @@ if [[ $parts == *cooks* ]]; then
 		done
 	done
 	printf '\nmedians over %s round(s)\n' "$rounds"
-	printf '%-20s %10s %9s %9s %9s %9s %8s\n' server "r/s" "probe p50" "p90 ms" "p99 ms" \
-		"max ms" threads
+	printf '%-6s %-20s %10s %9s %9s %9s %9s %8s\n' "" server "r/s" "probe p50" "p90 ms" \
+		"p99 ms" "max ms" threads
 	medians "$results" '%10.0f' '%9.2f' '%9.2f' '%9.2f' '%9.2f' '%8.0f'
 fi

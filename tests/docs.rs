@@ -69,6 +69,9 @@ const OTHER_TOOLS_FLAGS: &[&str] = &[
     "--from",
     "--to",
     "--list",
+    // bench/bare_loop.rs's and bench/cooks.sh's
+    "--threads",
+    "--parts",
 ];
 
 fn root() -> &'static Path {
