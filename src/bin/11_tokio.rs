@@ -779,6 +779,7 @@ impl Drop for Open<'_> {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
