@@ -5,8 +5,9 @@
 # On the whole machine a server shares its cores with the load generator, and a server with
 # more threads than another is not comparing like with like. Pinned, each server has exactly
 # one core and wrk the other: the figures are per-core efficiency, the same question for
-# nginx's worker, stage 07's loop, one loop of stage 09, one runtime of stage 10 and one
-# tokio worker of stage 11.
+# nginx's worker, stage 07's loop, one loop of stage 09, one runtime of stage 10, one tokio
+# worker of stage 11, and stage 11 on tokio's current-thread runtime (one thread, like one
+# runtime of stage 10: the same serve on both runtimes, nothing to steal).
 set -euo pipefail
 export LC_ALL=C
 
@@ -15,7 +16,8 @@ usage() {
 Usage: bench/per_core.sh [--rounds N] [--duration S] [--clients LIST]
 
 Starts nginx (1 worker, keep-alive), 07_keep_alive, 09_loop_per_core --loops 1,
-10_async --loops 1 and 11_tokio --workers 1 (all --work-ms 0 --quiet; one cook each),
+10_async --loops 1, 11_tokio --workers 1 and 11_tokio --current-thread (shown as
+11_current_thread) (all --work-ms 0 --quiet; one cook each),
 pins each server (all its threads) to core 0 and runs wrk (-t 1, keep-alive) on core 1,
 the servers taking turns in each round. Prints every run, then per server the median req/s
 and p99, and the ratio to nginx of the same round, min-median-max.
@@ -26,7 +28,7 @@ and p99, and the ratio to nginx of the same round, min-median-max.
   -h, --help      print this help
 
 Needs wrk, nginx and taskset, and two cores; 127.0.0.1 only; every process started here is
-stopped on exit. About 2 x 5 x rounds x duration seconds: 90 s by default.
+stopped on exit. About 2 x 6 x rounds x duration seconds: 110 s by default.
 EOF2
 }
 
@@ -83,24 +85,29 @@ nginx_workers=1
 start_nginx || die "nginx did not start"
 pin_to_core_0 "$nginx_pid"
 servers=(nginx+ka)
+# name: the stage's flags; 11_current_thread is stage 11 on tokio's current-thread runtime.
 declare -A flags_of=(
 	[07_keep_alive]=""
 	[09_loop_per_core]="--loops 1 --cpu-threads 1"
 	[10_async]="--loops 1 --cpu-threads 1"
 	[11_tokio]="--workers 1 --cpu-threads 1"
+	[11_current_thread]="--current-thread --cpu-threads 1"
 )
-for stage in 07_keep_alive 09_loop_per_core 10_async 11_tokio; do
+for name in 07_keep_alive 09_loop_per_core 10_async 11_tokio 11_current_thread; do
+	stage=$name
+	[[ $name == 11_current_thread ]] && stage=11_tokio
 	# shellcheck disable=SC2086 # the flags are words
-	start_stage "$stage" "$stage" --work-ms 0 --quiet ${flags_of[$stage]}
+	start_stage "$name" "$stage" --work-ms 0 --quiet ${flags_of[$name]}
 	pin_to_core_0 "$stage_pid"
-	url_of[$stage]=$stage_url
-	servers+=("$stage")
+	url_of[$name]=$stage_url
+	servers+=("$name")
 done
 
 printf '$ bench/per_core.sh --rounds %s --duration %s --clients %s\n' "$rounds" "$duration" "$clients_list"
 printf '%s (nproc), %s, Linux %s\n' "$(nproc) cores" \
 	"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(uname -r)"
-printf 'servers on core 0 (nginx: 1 worker; 09 --loops 1; 10 --loops 1; 11 --workers 1),\n'
+printf 'servers on core 0 (nginx: 1 worker; 09 --loops 1; 10 --loops 1; 11 --workers 1;\n'
+printf '11_current_thread: 11 --current-thread),\n'
 printf 'wrk -t 1 -d %ss --latency on core 1, keep-alive, servers in turn within each round\n\n' "$duration"
 printf '%-8s %-6s %-18s %12s %10s\n' clients round server req/s "p99 ms"
 

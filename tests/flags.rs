@@ -101,6 +101,7 @@ const OWN: &[(&str, &[&str])] = &[
             "--cpu-queue",
             "--workers",
             "--spawn-blocking",
+            "--current-thread",
         ],
     ),
 ];
@@ -120,7 +121,7 @@ const VALID: &[(&str, &str)] = &[
 ];
 
 /// Stage-only flags that take no value.
-const SWITCHES: &[&str] = &["--shared-listener", "--spawn-blocking"];
+const SWITCHES: &[&str] = &["--shared-listener", "--spawn-blocking", "--current-thread"];
 
 /// For each flag that takes a number, a value just outside what it accepts.
 const OUT_OF_RANGE: &[(&str, &str)] = &[

@@ -70,6 +70,50 @@ fn kept_connections_and_pipelined_requests_in_order() {
     assert_eq!(stage.stats()["keep_alive_reuses"], 102);
 }
 
+/// `--current-thread`: tokio's one-thread runtime, the shape of one runtime of stage 10. No
+/// worker thread: main runs the accept loop and every task, and still serves kept and
+/// pipelined requests in order while the one cook computes for another client.
+#[test]
+fn current_thread_runs_every_task_on_main() {
+    let stage = Stage::start(
+        BIN,
+        &[
+            "--current-thread",
+            "--cpu-threads",
+            "1",
+            "--cpu-ms",
+            "400",
+            "--work-ms",
+            "0",
+            "--quiet",
+        ],
+    );
+    let expected = ["11_tokio", "cook-0", "ctrl-c"];
+    assert_eq!(stage.thread_names(&expected), expected);
+    let mut cooking = stage.connect();
+    cooking.write_all(GET_CLOSE).unwrap();
+    wait_for_stat(&stage, "kitchen_cooking", 1);
+    let mut stream = stage.connect();
+    let mut responses = Responses::new(&mut stream);
+    let pipelined = [
+        &b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+        b"GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n",
+    ]
+    .concat();
+    responses.stream().write_all(&pipelined).unwrap();
+    let statuses: Vec<u16> = (0..2)
+        .map(|_| responses.next(false).unwrap().unwrap().status)
+        .collect();
+    assert_eq!(statuses, [200, 404]);
+    assert_eq!(
+        stage.stats()["kitchen_cooking"],
+        1,
+        "answered while it cooks"
+    );
+    assert_eq!(Reply::parse(&read_to_close(&mut cooking)).status, 200);
+    assert_eq!(stage.thread_names(&expected), expected);
+}
+
 /// Tricklers get 408 at the deadline; a connection that sends nothing is closed quietly; the
 /// FIN that comes with a request closes its connection at once.
 #[test]

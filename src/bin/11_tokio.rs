@@ -98,6 +98,10 @@ struct Flags {
     /// --cpu-threads threads (512 is tokio's own default); refused if --cpu-threads is 0
     #[arg(long)]
     spawn_blocking: bool,
+    /// tokio's current-thread runtime instead: the main thread alone runs the accept loop and
+    /// every task, nothing to steal, as one runtime of stage 10 (to compare the two)
+    #[arg(long, conflicts_with = "workers")]
+    current_thread: bool,
 }
 
 fn main() -> Result<ExitCode, StartError> {
@@ -112,6 +116,7 @@ fn main() -> Result<ExitCode, StartError> {
         cpu_queue,
         workers,
         spawn_blocking,
+        current_thread,
     } = Flags::parse();
     let cpu_threads = cpu_threads.unwrap_or_else(config::cores);
     if spawn_blocking && cpu_threads == 0 {
@@ -122,7 +127,12 @@ fn main() -> Result<ExitCode, StartError> {
             )
             .exit();
     }
-    let workers = workers.unwrap_or_else(config::cores);
+    // With --current-thread, main is the one thread that runs tasks, and tokio starts no worker.
+    let workers = if current_thread {
+        1
+    } else {
+        workers.unwrap_or_else(config::cores)
+    };
     let config = Config {
         max_conns,
         header_timeout,
@@ -148,10 +158,16 @@ fn main() -> Result<ExitCode, StartError> {
     let share = limits::connections_allowed(config.max_conns);
     let server = Server::start_tasks(STAGE, config, local)?;
     // One runtime for the whole process: --workers threads that share the ready tasks.
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let mut builder = if current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    let started_workers = if current_thread { 0 } else { workers };
     builder
-        .worker_threads(workers)
-        .thread_name_fn(thread_namer(workers))
+        .thread_name_fn(thread_namer(started_workers))
         .enable_io()
         .enable_time();
     if spawn_blocking {
