@@ -35,7 +35,8 @@ each marked met or not met.
 
   1. throughput  connection per request, --work-ms 0 --quiet, at --clients (1, 50, 200):
                  req/s, p50 and p99 with wrk (-H 'Connection: close') and with loadgen,
-                 for nginx (2 workers, return 200, no keep-alive) and every stage.
+                 for nginx (2 workers, or with 09 as many as its --loops; return
+                 200, no keep-alive) and every stage.
                  Ratios: stage / nginx, p99 / nginx's p99, loadgen / wrk.
   1c. keepalive  the same with keep-alive on, at --ka-clients (50, 200), in the same rounds
                  as 1: wrk without 'Connection: close' and loadgen --keep-alive, for nginx
@@ -321,6 +322,9 @@ for stage in "${stages[@]}"; do
 	done
 	[[ $bare_threads =~ ^[1-9][0-9]*$ ]] || die "--loops expects a whole number above 0, not '$bare_threads'"
 done
+# nginx's workers: 2, or with stage 09 as many as its loops, so that 09 meets nginx with as
+# many threads serving as it has (bench/nginx.sh reads nginx_workers).
+nginx_workers=${bare_threads:-2}
 bare_key=""
 if [[ -n $bare_threads ]] && { has "$sections" throughput || has "$sections" keepalive; }; then
 	[[ $build == 0 ]] || cargo build --release --quiet --example bare_loop
@@ -553,7 +557,7 @@ if ((measure_requests)); then
 	nginx_up=0
 	if [[ -n $nginx_bin ]] && start_nginx; then
 		nginx_up=1
-		note "   nginx ${url_of[nginx]} and, with keep-alive, ${url_of[nginx+ka]} (2 workers, backlog 1024; conf in the --keep directory)"
+		note "   nginx ${url_of[nginx]} and, with keep-alive, ${url_of[nginx+ka]} ($nginx_workers worker(s), backlog 1024; conf in the --keep directory)"
 	else
 		note "   nginx's rows are skipped"
 	fi
