@@ -28,12 +28,12 @@ use std::thread;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use socket2::{Domain, Protocol, Socket, Type};
+use tcp_server::listener;
 
 const LISTENER: Token = Token(0);
 const BODY: &str = "Hello World\n";
 /// The stages' default `--backlog` (`src/config.rs`).
-const BACKLOG: i32 = 1024;
+const BACKLOG: u32 = 1024;
 /// Stage 09's bound on `--loops`.
 const MOST_THREADS: usize = 1024;
 
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--addr" => addr = args.next().and_then(|a| a.parse::<SocketAddr>().ok()),
             "--keep-alive" => keep_alive = true,
-            "--backlog" => backlog = args.next().and_then(|n| n.parse::<i32>().ok()),
+            "--backlog" => backlog = args.next().and_then(|n| n.parse::<u32>().ok()),
             "--threads" => threads = args.next().and_then(|n| n.parse::<usize>().ok()),
             _ => unknown = true,
         }
@@ -68,46 +68,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// `socket()`, `bind()` and `listen(backlog)`, as `src/listener.rs` binds for the stages;
-/// with `reuse_port`, as it binds for stage 09's loops.
-fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    #[cfg(unix)]
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    #[cfg(not(unix))]
-    if reuse_port {
-        return Err(io::Error::new(
-            ErrorKind::Unsupported,
-            "--threads above 1 needs SO_REUSEPORT",
-        ));
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    // mio's from_std expects a non-blocking socket and does not make it one.
-    socket.set_nonblocking(true)?;
-    Ok(TcpListener::from_std(socket.into()))
-}
-
 /// Binds a listener per thread on one address (the first picks the port when asked for port
 /// 0, the others join its `SO_REUSEPORT` group), starts a loop on each and waits for them.
-fn serve(addr: SocketAddr, keep_alive: bool, backlog: i32, threads: usize) -> io::Result<()> {
+fn serve(addr: SocketAddr, keep_alive: bool, backlog: u32, threads: usize) -> io::Result<()> {
     let connection = if keep_alive { "keep-alive" } else { "close" };
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
          Connection: {connection}\r\n\r\n{BODY}",
         BODY.len()
     );
-    let reuse_port = threads > 1;
-    let first = bind(addr, backlog, reuse_port)?;
-    let local = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..threads {
-        listeners.push(bind(local, backlog, reuse_port)?);
-    }
+    // The stages' own binding (src/listener.rs): one socket, or one per loop as stage 09 opens.
+    let listeners = if threads == 1 {
+        vec![listener::bind(addr, backlog)?]
+    } else {
+        listener::bind_per_loop(addr, backlog, threads)?
+    };
+    let local = match listeners.first() {
+        Some(first) => first.local_addr()?,
+        None => return Err(io::Error::other("no listener was opened")),
+    };
     // A loop returns only on an error of its poller: the first one to say so ends the process.
     let (ended, first_end) = mpsc::channel();
     for (i, listener) in listeners.into_iter().enumerate() {
@@ -115,7 +94,11 @@ fn serve(addr: SocketAddr, keep_alive: bool, backlog: i32, threads: usize) -> io
         thread::Builder::new()
             .name(format!("loop-{i}"))
             .spawn(move || {
-                let _ = ended.send(run_loop(listener, &response, keep_alive));
+                // mio's from_std expects a non-blocking socket and does not make it one.
+                let run = listener.set_nonblocking(true).and_then(|()| {
+                    run_loop(TcpListener::from_std(listener), &response, keep_alive)
+                });
+                let _ = ended.send(run);
             })?;
     }
     drop(ended);
