@@ -396,27 +396,7 @@ fn a_fin_that_comes_with_the_request_closes_the_connection_at_once() {
 #[test]
 fn at_the_bound_the_longest_idle_regular_makes_room() {
     let stage = start(&["--max-conns", "2", "--keep-alive-ms", "5000"]);
-    let mut oldest = stage.connect();
-    let mut newer = stage.connect();
-    for stream in [&mut oldest, &mut newer] {
-        stream.write_all(GET).unwrap();
-        assert_eq!(next(&mut Responses::new(stream)).status, 200);
-        thread::sleep(Duration::from_millis(20));
-    }
-    let asked = Instant::now();
-    assert_eq!(stage.get("/").status, 200);
-    let took = asked.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "the third client waited {took:?}"
-    );
-    let mut byte = [0u8; 1];
-    assert_eq!(oldest.read(&mut byte).map_err(|e| e.kind()), Ok(0));
-    newer
-        .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    let stats = common::parse_stats(&next(&mut Responses::new(&mut newer)).body);
-    assert_eq!(stats["idle_closed_for_room"], 1);
+    common::the_longest_idle_regular_makes_room(&stage);
 }
 
 /// Empty lines between two requests are not a request (RFC 9112 section 2.2): a regular who

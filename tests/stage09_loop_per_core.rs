@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{read_to_close, wait_for_stat, Reply, Responses, Stage, GET_CLOSE, PATIENCE};
+use common::{read_to_close, wait_for_stat, Reply, Responses, Stage, GET_CLOSE};
 
 const BIN: &str = env!("CARGO_BIN_EXE_09_loop_per_core");
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -146,14 +145,8 @@ fn pipelined_requests_are_answered_in_order() {
 #[test]
 fn two_thousand_silent_connections_add_no_thread() {
     let stage = start("2", &["--header-timeout-ms", "60000", "--backlog", "4096"]);
-    let before = stage.threads();
-    let silent: Vec<TcpStream> = (0..2000).map(|_| stage.connect()).collect();
-    wait_for_stat(&stage, "connections_open", 2001);
-    assert_eq!(stage.get("/").status, 200);
-    let stats = stage.stats();
+    let stats = common::two_thousand_silent_connections(&stage);
     assert!(stats["loop_0_connections_open"] > 0 && stats["loop_1_connections_open"] > 0);
-    assert_eq!(stage.threads(), before);
-    drop(silent);
 }
 
 /// Ctrl-C with idle kept connections on both loops and a request in progress: every loop's
@@ -162,41 +155,13 @@ fn two_thousand_silent_connections_add_no_thread() {
 #[test]
 fn ctrl_c_wakes_every_loop() {
     let stage = start("2", &["--cpu-ms", "600", "--drain-ms", "20000"]);
-    let mut regulars: Vec<TcpStream> = (0..40)
-        .map(|_| {
-            let mut stream = stage.connect();
-            stream
-                .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
-                .unwrap();
-            assert_eq!(
-                Responses::new(&mut stream)
-                    .next(false)
-                    .unwrap()
-                    .unwrap()
-                    .status,
-                200
-            );
-            stream
-        })
-        .collect();
+    let regulars = common::idle_regulars(&stage, 40);
     let stats = stage.stats();
     assert!(stats["loop_0_connections_open"] > 0 && stats["loop_1_connections_open"] > 0);
-    let mut in_progress = stage.connect();
-    in_progress.write_all(GET).unwrap();
+    let mut busy = stage.connect();
+    busy.write_all(GET).unwrap();
     wait_for_stat(&stage, "kitchen_cooking", 1);
-    let started = Instant::now();
-    stage.interrupt();
-    for stream in &mut regulars {
-        let mut byte = [0u8; 1];
-        assert_eq!(stream.read(&mut byte).map_err(|e| e.kind()), Ok(0));
-    }
-    let idle_closed = started.elapsed();
-    let reply = Reply::parse(&read_to_close(&mut in_progress));
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("Connection"), Some("close"));
-    let (status, _) = stage.wait_exit(PATIENCE);
-    assert!(status.success(), "{status}");
-    assert!(idle_closed < Duration::from_millis(500), "{idle_closed:?}");
+    common::ctrl_c_closes_the_idle_and_finishes_the_busy(stage, regulars, busy);
 }
 
 /// `--loops 1` is stage 08: one loop thread, and `/stats` is answered while the kitchen cooks.

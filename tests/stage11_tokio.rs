@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -153,11 +153,7 @@ fn the_workers_answer_while_the_kitchen_cooks() {
 #[test]
 fn two_thousand_silent_connections_add_no_thread() {
     let stage = start("2", &["--header-timeout-ms", "60000", "--backlog", "4096"]);
-    let before = stage.threads();
-    let silent: Vec<TcpStream> = (0..2000).map(|_| stage.connect()).collect();
-    wait_for_stat(&stage, "connections_open", 2001);
-    assert_eq!(stage.threads(), before);
-    drop(silent);
+    common::two_thousand_silent_connections(&stage);
 }
 
 /// Ctrl-C: idle kept connections closed at once, the request in progress finished with
@@ -165,33 +161,11 @@ fn two_thousand_silent_connections_add_no_thread() {
 #[test]
 fn ctrl_c_closes_the_idle_and_finishes_the_busy() {
     let stage = start("2", &["--work-ms", "600", "--drain-ms", "20000"]);
-    let mut regulars: Vec<TcpStream> = (0..40)
-        .map(|_| {
-            let mut stream = stage.connect();
-            stream
-                .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
-                .unwrap();
-            let reply = Responses::new(&mut stream).next(false).unwrap().unwrap();
-            assert_eq!(reply.status, 200);
-            stream
-        })
-        .collect();
-    let mut in_progress = stage.connect();
-    in_progress.write_all(GET).unwrap();
+    let regulars = common::idle_regulars(&stage, 40);
+    let mut busy = stage.connect();
+    busy.write_all(GET).unwrap();
     wait_for_stat(&stage, "in_flight", 1);
-    let started = Instant::now();
-    stage.interrupt();
-    for stream in &mut regulars {
-        let mut byte = [0u8; 1];
-        assert_eq!(stream.read(&mut byte).map_err(|e| e.kind()), Ok(0));
-    }
-    let idle_closed = started.elapsed();
-    let reply = Reply::parse(&read_to_close(&mut in_progress));
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("Connection"), Some("close"));
-    let (status, _) = stage.wait_exit(PATIENCE);
-    assert!(status.success(), "{status}");
-    assert!(idle_closed < Duration::from_millis(500), "{idle_closed:?}");
+    common::ctrl_c_closes_the_idle_and_finishes_the_busy(stage, regulars, busy);
 }
 
 /// Stage 07's rule on tasks: with `--max-conns 2` held by two regulars idle between
@@ -210,32 +184,7 @@ fn at_the_bound_the_longest_idle_regular_makes_room() {
             "5000",
         ],
     );
-    let mut oldest = stage.connect();
-    let mut newer = stage.connect();
-    for stream in [&mut oldest, &mut newer] {
-        stream.write_all(GET).unwrap();
-        assert_eq!(
-            Responses::new(stream).next(false).unwrap().unwrap().status,
-            200
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-    let asked = Instant::now();
-    let mut third = stage.connect();
-    third.write_all(GET_CLOSE).unwrap();
-    assert_eq!(Reply::parse(&read_to_close(&mut third)).status, 200);
-    let took = asked.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "the third client waited {took:?}"
-    );
-    let mut byte = [0u8; 1];
-    assert_eq!(oldest.read(&mut byte).map_err(|e| e.kind()), Ok(0));
-    newer
-        .write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    let reply = Responses::new(&mut newer).next(false).unwrap().unwrap();
-    assert_eq!(common::parse_stats(&reply.body)["idle_closed_for_room"], 1);
+    common::the_longest_idle_regular_makes_room(&stage);
 }
 
 /// The stage with `workers` workers and no kitchen (`--cpu-threads 0`): a request computes

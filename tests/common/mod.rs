@@ -630,3 +630,92 @@ impl<'s> Responses<'s> {
         }
     }
 }
+
+// ---- What every stage that keeps connections must do (07, 09, 10, 11) ----------------------
+
+/// `GET /` on a kept connection.
+pub const GET_KEPT: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+/// `GET /stats` on a kept connection.
+pub const STATS_KEPT: &[u8] = b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// `n` regulars: each asks for `/stats` on a connection of its own, gets its 200, and stays,
+/// idle and kept.
+pub fn idle_regulars(stage: &Stage, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut stream = stage.connect();
+            stream.write_all(STATS_KEPT).unwrap();
+            let reply = Responses::new(&mut stream).next(false).unwrap().unwrap();
+            assert_eq!(reply.status, 200);
+            stream
+        })
+        .collect()
+}
+
+/// Ctrl-C while `regulars` are idle and `busy` is in the middle of a request: every regular
+/// is closed at once (within 500 ms: they must not hold the drain), the busy one gets its 200
+/// with `Connection: close`, and the process exits 0. Returns what it printed on stdout.
+pub fn ctrl_c_closes_the_idle_and_finishes_the_busy(
+    stage: Stage,
+    mut regulars: Vec<TcpStream>,
+    mut busy: TcpStream,
+) -> String {
+    let started = Instant::now();
+    stage.interrupt();
+    for stream in &mut regulars {
+        let mut byte = [0u8; 1];
+        assert_eq!(stream.read(&mut byte).map_err(|e| e.kind()), Ok(0));
+    }
+    let idle_closed = started.elapsed();
+    let reply = Reply::parse(&read_to_close(&mut busy));
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("Connection"), Some("close"));
+    let (status, stdout) = stage.wait_exit(PATIENCE);
+    assert!(status.success(), "{status}");
+    assert!(
+        idle_closed < Duration::from_millis(500),
+        "idle ones waited {idle_closed:?}"
+    );
+    stdout
+}
+
+/// Stage 07's rule, for a stage started with `--max-conns 2 --work-ms 0`: with two regulars
+/// idle between requests, a third client is served at once (within 2 s); the one idle the
+/// longest is closed to make room (counted in `idle_closed_for_room`), and the other keeps
+/// its connection.
+pub fn the_longest_idle_regular_makes_room(stage: &Stage) {
+    let mut oldest = stage.connect();
+    let mut newer = stage.connect();
+    for stream in [&mut oldest, &mut newer] {
+        stream.write_all(GET_KEPT).unwrap();
+        let reply = Responses::new(stream).next(false).unwrap().unwrap();
+        assert_eq!(reply.status, 200);
+        thread::sleep(Duration::from_millis(20));
+    }
+    let asked = Instant::now();
+    assert_eq!(stage.get("/").status, 200);
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the third client waited {took:?}"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(oldest.read(&mut byte).map_err(|e| e.kind()), Ok(0));
+    newer.write_all(STATS_KEPT).unwrap();
+    let reply = Responses::new(&mut newer).next(false).unwrap().unwrap();
+    assert_eq!(parse_stats(&reply.body)["idle_closed_for_room"], 1);
+}
+
+/// For a stage started with a long header deadline and `--backlog 4096`: two thousand
+/// connections that send nothing are held without one thread more, and a normal request is
+/// answered meanwhile. Returns the stats seen with them held.
+pub fn two_thousand_silent_connections(stage: &Stage) -> HashMap<String, u64> {
+    let before = stage.threads();
+    let silent: Vec<TcpStream> = (0..2000).map(|_| stage.connect()).collect();
+    wait_for_stat(stage, "connections_open", 2001);
+    assert_eq!(stage.get("/stats").status, 200);
+    let stats = stage.stats();
+    assert_eq!(stage.threads(), before);
+    drop(silent);
+    stats
+}
