@@ -364,29 +364,13 @@ async fn request(
     lane: Option<&LoopStats>,
 ) -> After {
     let by = since + server.config.header_timeout;
-    let head_len = match timeout_at(by, read_head(stream, input)).await {
-        Ok(Ok(head_len)) => head_len,
-        Ok(Err(ReadError::Rejected(rejection))) => {
+    let head_len = match settle(timeout_at(by, read_head(stream, input)).await, server, peer) {
+        Ok(head_len) => head_len,
+        Err(Some(answer)) => {
             let line = input.request_line().unwrap_or("-").to_string();
-            return refuse(
-                stream,
-                server,
-                peer,
-                Response::rejection(rejection),
-                &line,
-                since,
-            )
-            .await;
+            return refuse(stream, server, peer, answer, &line, since).await;
         }
-        Ok(Err(ReadError::Io(e))) => {
-            server.connection_error(peer, "read failed", &e);
-            return After::Gone;
-        }
-        Ok(Err(_)) => return After::Gone,
-        Err(_) => {
-            let line = input.request_line().unwrap_or("-").to_string();
-            return refuse(stream, server, peer, timed_out(server), &line, since).await;
-        }
+        Err(None) => return After::Gone,
     };
     count_request(server, lane, requests);
     let request = match http::parse_head(&input.bytes()[..head_len]) {
@@ -420,25 +404,11 @@ async fn request(
     let _busy = server.stats.in_flight.enter();
     // The body, read to its end and thrown away, by the same deadline (State::Body).
     let body = Body::new(framing);
-    match timeout_at(by, read_body(stream, input, body, expect_continue)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(ReadError::Rejected(rejection))) => {
-            return refuse(
-                stream,
-                server,
-                peer,
-                Response::rejection(rejection),
-                &line,
-                since,
-            )
-            .await
-        }
-        Ok(Err(ReadError::Io(e))) => {
-            server.connection_error(peer, "read failed", &e);
-            return After::Gone;
-        }
-        Ok(Err(_)) => return After::Gone,
-        Err(_) => return refuse(stream, server, peer, timed_out(server), &line, since).await,
+    let read = timeout_at(by, read_body(stream, input, body, expect_continue)).await;
+    match settle(read, server, peer) {
+        Ok(()) => {}
+        Err(Some(answer)) => return refuse(stream, server, peer, answer, &line, since).await,
+        Err(None) => return After::Gone,
     }
     // The work: the kitchen computes, a timer waits (State::Cooking, State::Working).
     let has_work = plan.has_work();
@@ -464,6 +434,26 @@ async fn request(
     match answer.persistence {
         Persistence::KeepAlive { .. } => After::KeepReading,
         Persistence::Close => After::Close { unread: false },
+    }
+}
+
+/// What a read by a deadline leaves to do when it did not give what it was for: an answer to
+/// send before closing (`Some`: the request's rejection, or 408 at the deadline), or nothing
+/// more (`None`: the client left, or the read failed, logged here).
+fn settle<T, Late>(
+    read: Result<Result<T, ReadError>, Late>,
+    server: &Server,
+    peer: SocketAddr,
+) -> Result<T, Option<Response>> {
+    match read {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(ReadError::Rejected(rejection))) => Err(Some(Response::rejection(rejection))),
+        Ok(Err(ReadError::Io(e))) => {
+            server.connection_error(peer, "read failed", &e);
+            Err(None)
+        }
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some(timed_out(server))),
     }
 }
 
