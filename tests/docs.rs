@@ -1602,8 +1602,9 @@ mod chapter_5_per_read_timeout {
     }
 }
 
-mod chapter_6_tiny_loop {
-    use super::tiny_loop::{serve, ANSWER};
+/// What chapter 6's tiny loop and chapter 10's tiny runtime must both do: serve on a free
+/// port, on a thread of their own, one thread for all their clients.
+mod tiny_servers {
     use std::io::{self, Read, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -1611,19 +1612,22 @@ mod chapter_6_tiny_loop {
     use std::thread;
     use std::time::{Duration, Instant};
 
-    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
-    const HELLO: &[u8] =
+    pub const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    pub const HELLO: &[u8] =
         b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nHello World\n";
 
-    /// The tiny server, serving on a free port on a thread of its own.
-    struct Running {
-        addr: SocketAddr,
+    /// Either example's server: `serve` (tiny_loop) or `serve_on` (tiny_runtime).
+    pub type Serve = fn(TcpListener, Duration, &AtomicBool) -> io::Result<()>;
+
+    /// A tiny server, serving on a free port on a thread of its own.
+    pub struct Running {
+        pub addr: SocketAddr,
         stop: Arc<AtomicBool>,
         thread: thread::JoinHandle<io::Result<()>>,
     }
 
     impl Running {
-        fn start(work: Duration) -> Running {
+        pub fn start(serve: Serve, work: Duration) -> Running {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let stop = Arc::new(AtomicBool::new(false));
@@ -1632,9 +1636,9 @@ mod chapter_6_tiny_loop {
             Running { addr, stop, thread }
         }
 
-        /// Sets `stop`, connects once so that the loop wakes up and sees it, and checks that
-        /// `serve` returned without an error.
-        fn stop(self) {
+        /// Sets `stop`, connects once so that the server wakes up and sees it, and checks that
+        /// it returned without an error.
+        pub fn stop(self) {
             self.stop.store(true, Ordering::Relaxed);
             let _ = TcpStream::connect(self.addr);
             self.thread.join().unwrap().unwrap();
@@ -1642,7 +1646,7 @@ mod chapter_6_tiny_loop {
     }
 
     /// Everything the server sends until it closes (at most 10 s).
-    fn answer(client: &mut TcpStream) -> Vec<u8> {
+    pub fn answer(client: &mut TcpStream) -> Vec<u8> {
         client
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -1651,13 +1655,12 @@ mod chapter_6_tiny_loop {
         got
     }
 
-    /// Twenty clients at once, 200 ms of work each, one thread (`serve` starts none): each
-    /// gets exactly the answer, none sooner than the work, and all of them in well under the
-    /// 4 s that serving them one after another would take. The work is a timer, not a sleep.
-    #[test]
-    fn twenty_clients_are_served_at_once_by_one_thread() {
+    /// Twenty clients at once, 200 ms of work each: each gets exactly the answer, none sooner
+    /// than the work, and all of them in well under the 4 s that serving them one after
+    /// another would take.
+    pub fn twenty_clients_at_once(serve: Serve) {
         let work = Duration::from_millis(200);
-        let server = Running::start(work);
+        let server = Running::start(serve, work);
         let started = Instant::now();
         let answers: Vec<(Vec<u8>, Duration)> = thread::scope(|scope| {
             let clients: Vec<_> = (0..20)
@@ -1690,9 +1693,8 @@ mod chapter_6_tiny_loop {
 
     /// A request sent in three writes, its blank line split between the last two: nothing
     /// comes back before the blank line is complete, and exactly one answer after it.
-    #[test]
-    fn a_request_split_across_writes_is_answered_once_complete() {
-        let server = Running::start(Duration::from_millis(50));
+    pub fn a_request_split_across_writes(serve: Serve) {
+        let server = Running::start(serve, Duration::from_millis(50));
         let mut client = TcpStream::connect(server.addr).unwrap();
         client.set_nodelay(true).unwrap();
         client.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
@@ -1717,11 +1719,9 @@ mod chapter_6_tiny_loop {
         server.stop();
     }
 
-    /// A head of 3000 bytes sent at once is one edge-triggered event and three reads of the
-    /// loop's 1 KiB buffer: answered, because the loop reads until `WouldBlock`.
-    #[test]
-    fn a_head_longer_than_one_read_sent_at_once_is_answered() {
-        let server = Running::start(Duration::ZERO);
+    /// A head of 3000 bytes sent at once, longer than the servers' 1 KiB buffer: answered.
+    pub fn a_head_longer_than_one_read(serve: Serve) {
+        let server = Running::start(serve, Duration::ZERO);
         let mut request = b"GET / HTTP/1.1\r\nHost: example.test\r\nX-Pad: ".to_vec();
         request.resize(3000 - 4, b'a');
         request.extend_from_slice(b"\r\n\r\n");
@@ -1732,6 +1732,33 @@ mod chapter_6_tiny_loop {
             String::from_utf8_lossy(HELLO)
         );
         server.stop();
+    }
+}
+
+mod chapter_6_tiny_loop {
+    use super::tiny_loop::{serve, ANSWER};
+    use super::tiny_servers::{self, HELLO};
+
+    /// Twenty clients at once, 200 ms of work each, one thread (`serve` starts none): each
+    /// gets exactly the answer, none sooner than the work, and all of them in well under the
+    /// 4 s that serving them one after another would take. The work is a timer, not a sleep.
+    #[test]
+    fn twenty_clients_are_served_at_once_by_one_thread() {
+        tiny_servers::twenty_clients_at_once(serve);
+    }
+
+    /// A request sent in three writes, its blank line split between the last two: nothing
+    /// comes back before the blank line is complete, and exactly one answer after it.
+    #[test]
+    fn a_request_split_across_writes_is_answered_once_complete() {
+        tiny_servers::a_request_split_across_writes(serve);
+    }
+
+    /// A head of 3000 bytes sent at once is one edge-triggered event and three reads of the
+    /// loop's 1 KiB buffer: answered, because the loop reads until `WouldBlock`.
+    #[test]
+    fn a_head_longer_than_one_read_sent_at_once_is_answered() {
+        tiny_servers::a_head_longer_than_one_read(serve);
     }
 
     /// What chapter 6 says the tiny server prints at start and answers to `curl -i` is what
@@ -1900,53 +1927,15 @@ mod tiny_runtime;
 mod chapter_10_tiny_runtime {
     use super::tiny_runtime::{block_on, serve_on, ANSWER};
     use std::future::poll_fn;
-    use std::io::{self, Read, Write};
-    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::io::Write;
+    use std::net::TcpStream;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{mpsc, Arc};
     use std::task::Poll;
     use std::thread;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
-    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
-    const HELLO: &[u8] =
-        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nHello World\n";
-
-    /// The tiny runtime serving on a free port, on a thread of its own.
-    struct Running {
-        addr: SocketAddr,
-        stop: Arc<AtomicBool>,
-        thread: thread::JoinHandle<io::Result<()>>,
-    }
-
-    impl Running {
-        fn start(work: Duration) -> Running {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let stop = Arc::new(AtomicBool::new(false));
-            let stopped = Arc::clone(&stop);
-            let thread = thread::spawn(move || serve_on(listener, work, &stopped));
-            Running { addr, stop, thread }
-        }
-
-        /// Sets `stop`, connects once so that the accept loop wakes up and sees it, and checks
-        /// that `serve_on` returned without an error.
-        fn stop(self) {
-            self.stop.store(true, Ordering::Relaxed);
-            let _ = TcpStream::connect(self.addr);
-            self.thread.join().unwrap().unwrap();
-        }
-    }
-
-    /// Everything the server sends until it closes (at most 10 s).
-    fn answer(client: &mut TcpStream) -> Vec<u8> {
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut got = Vec::new();
-        let _ = client.read_to_end(&mut got);
-        got
-    }
+    use super::tiny_servers::{self, answer, Running, HELLO, REQUEST};
 
     /// The answer is the same bytes as chapter 6's tiny loop sends.
     #[test]
@@ -1961,36 +1950,7 @@ mod chapter_10_tiny_runtime {
     /// deadline in the runtime's timers, and the task waiting on it gives the thread back.
     #[test]
     fn twenty_clients_are_served_at_once_by_one_thread() {
-        let work = Duration::from_millis(200);
-        let server = Running::start(work);
-        let started = Instant::now();
-        let answers: Vec<(Vec<u8>, Duration)> = thread::scope(|scope| {
-            let clients: Vec<_> = (0..20)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut client = TcpStream::connect(server.addr).unwrap();
-                        client.write_all(REQUEST).unwrap();
-                        let sent = Instant::now();
-                        let got = answer(&mut client);
-                        (got, sent.elapsed())
-                    })
-                })
-                .collect();
-            clients.into_iter().map(|c| c.join().unwrap()).collect()
-        });
-        let took = started.elapsed();
-        for (got, waited) in &answers {
-            assert_eq!(String::from_utf8_lossy(got), String::from_utf8_lossy(HELLO));
-            assert!(
-                *waited >= work,
-                "answered before the work was done: {waited:?}"
-            );
-        }
-        assert!(
-            took < Duration::from_secs(2),
-            "20 x 200 ms of work took {took:?}: served one after another, not together"
-        );
-        server.stop();
+        tiny_servers::twenty_clients_at_once(serve_on);
     }
 
     /// A request sent in three writes, its blank line split between the last two: the task
@@ -1998,53 +1958,21 @@ mod chapter_10_tiny_runtime {
     /// complete, and exactly one answer after it.
     #[test]
     fn a_request_split_across_writes_is_answered_once_complete() {
-        let server = Running::start(Duration::from_millis(50));
-        let mut client = TcpStream::connect(server.addr).unwrap();
-        client.set_nodelay(true).unwrap();
-        client.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
-        thread::sleep(Duration::from_millis(50));
-        client.write_all(b"st: example.test\r\n\r").unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let mut early = [0u8; 64];
-        let read = client.read(&mut early);
-        assert!(
-            read.as_ref()
-                .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock
-                    || e.kind() == io::ErrorKind::TimedOut),
-            "answered before the blank line: {read:?}"
-        );
-        client.write_all(b"\n").unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&answer(&mut client)),
-            String::from_utf8_lossy(HELLO)
-        );
-        server.stop();
+        tiny_servers::a_request_split_across_writes(serve_on);
     }
 
     /// A head of 3000 bytes sent at once is one edge-triggered event and three reads of the
     /// server's 1 KiB buffer: answered, because a task waits only after `WouldBlock`.
     #[test]
     fn a_head_longer_than_one_read_sent_at_once_is_answered() {
-        let server = Running::start(Duration::ZERO);
-        let mut request = b"GET / HTTP/1.1\r\nHost: example.test\r\nX-Pad: ".to_vec();
-        request.resize(3000 - 4, b'a');
-        request.extend_from_slice(b"\r\n\r\n");
-        let mut client = TcpStream::connect(server.addr).unwrap();
-        client.write_all(&request).unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&answer(&mut client)),
-            String::from_utf8_lossy(HELLO)
-        );
-        server.stop();
+        tiny_servers::a_head_longer_than_one_read(serve_on);
     }
 
     /// A request whose FIN comes with it (the client writes, then shuts its side) is answered:
     /// `serve` stops reading at the blank line, and the answer still goes out.
     #[test]
     fn a_request_that_comes_with_its_fin_is_answered() {
-        let server = Running::start(Duration::from_millis(50));
+        let server = Running::start(serve_on, Duration::from_millis(50));
         let mut client = TcpStream::connect(server.addr).unwrap();
         client.write_all(REQUEST).unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
