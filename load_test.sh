@@ -324,14 +324,12 @@ stop_stage() {
 
 # ---- results -------------------------------------------------------------------------------
 
-# A value from loadgen's flat JSON object; n/a for null or missing.
-json_get() { # file key
+# A value from loadgen's flat JSON object (scripts/stages.sh's json_get); n/a for null or
+# missing, as the tables show it.
+json_or_na() { # file key
 	local value
-	value=$(sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1")
-	value=${value#\"}
-	value=${value%\"}
-	[[ -n $value && $value != null ]] || value=n/a
-	printf '%s' "$value"
+	value=$(json_get "$1" "$2")
+	printf '%s' "${value:-n/a}"
 }
 
 fmt_ms() {
@@ -356,27 +354,27 @@ add_row() { # stage json_file summary_file
 		in_flight=${in_flight:-n/a}
 	fi
 	if [[ $in_flight == n/a ]]; then
-		in_flight=$(json_get "$json" server_peak_in_flight)
+		in_flight=$(json_or_na "$json" server_peak_in_flight)
 	fi
 	local rps ok errors unfinished sent p50 p90 p99 max threads rss
 	local not_started late connections retries probe_p50 probe_p99 extra=""
-	rps=$(json_get "$json" rps)
-	ok=$(json_get "$json" ok)
-	errors=$(json_get "$json" failed)
-	unfinished=$(json_get "$json" unfinished)
-	sent=$(json_get "$json" sent)
-	p50=$(json_get "$json" p50_ms)
-	p90=$(json_get "$json" p90_ms)
-	p99=$(json_get "$json" p99_ms)
-	max=$(json_get "$json" max_ms)
-	threads=$(json_get "$json" peak_threads)
-	rss=$(json_get "$json" peak_rss_kb)
-	not_started=$(json_get "$json" not_started)
-	late=$(json_get "$json" late)
-	connections=$(json_get "$json" connections)
-	retries=$(json_get "$json" retries)
-	probe_p50=$(json_get "$json" probe_p50_ms)
-	probe_p99=$(json_get "$json" probe_p99_ms)
+	rps=$(json_or_na "$json" rps)
+	ok=$(json_or_na "$json" ok)
+	errors=$(json_or_na "$json" failed)
+	unfinished=$(json_or_na "$json" unfinished)
+	sent=$(json_or_na "$json" sent)
+	p50=$(json_or_na "$json" p50_ms)
+	p90=$(json_or_na "$json" p90_ms)
+	p99=$(json_or_na "$json" p99_ms)
+	max=$(json_or_na "$json" max_ms)
+	threads=$(json_or_na "$json" peak_threads)
+	rss=$(json_or_na "$json" peak_rss_kb)
+	not_started=$(json_or_na "$json" not_started)
+	late=$(json_or_na "$json" late)
+	connections=$(json_or_na "$json" connections)
+	retries=$(json_or_na "$json" retries)
+	probe_p50=$(json_or_na "$json" probe_p50_ms)
+	probe_p99=$(json_or_na "$json" probe_p99_ms)
 	# The columns that only mean something in the open loop, with keep-alive, or a probe.
 	[[ -z $rate ]] || extra+=$(printf ' %11s' "$not_started")
 	[[ $keep_alive == 0 ]] || extra+=$(printf ' %8s' "$(per_connection "$sent" "$connections")")
@@ -385,7 +383,7 @@ add_row() { # stage json_file summary_file
 		"$stage" "$rps" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(fmt_ms "$max")" \
 		"$errors" "$unfinished" "$in_flight" "$threads" "$(fmt_mib "$rss")")$extra")
 	[[ -n $probe ]] || probe_p50="" probe_p99=""
-	csv_rows+=("$stage,$scenario,$(json_get "$json" clients),$sent,$ok,$errors,$unfinished,$rps,$p50,$p90,$p99,$max,$threads,$rss,$not_started,$late,$connections,$retries,$probe_p50,$probe_p99")
+	csv_rows+=("$stage,$scenario,$(json_or_na "$json" clients),$sent,$ok,$errors,$unfinished,$rps,$p50,$p90,$p99,$max,$threads,$rss,$not_started,$late,$connections,$retries,$probe_p50,$probe_p99")
 	note "$(printf '   %s: %.1f req/s, %s ok, %s errors, %s unfinished, p99 %s' \
 		"$stage" "$rps" "$ok" "$errors" "$unfinished" "$(fmt_ms "$p99")")"
 }
@@ -449,7 +447,7 @@ if [[ -n $url ]]; then
 	run_loadgen "$url" "$workdir/url.json" "$workdir/url.txt" server "$pid" ||
 		die "loadgen could not load $url (see above)"
 	cat "$workdir/url.txt"
-	name=$(json_get "$workdir/url.json" server_stage)
+	name=$(json_or_na "$workdir/url.json" server_stage)
 	[[ $name != n/a ]] || name=server
 	# Named after the stage once /stats has said which one it is.
 	for dir_kind in "$trace_dir:trace" "$series_dir:series"; do

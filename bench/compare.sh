@@ -472,15 +472,6 @@ listen_overflows() {
 		$1 == "TcpExt:" && names { print $col + 0; exit }' /proc/net/netstat 2>/dev/null || echo 0
 }
 
-# A value from loadgen's flat JSON object; empty for null or missing.
-json_get() { # file key
-	local value
-	value=$(sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1")
-	value=${value#\"}
-	value=${value%\"}
-	[[ $value == null ]] && value=""
-	printf '%s' "$value"
-}
 
 wrk_errors() { # file
 	awk '/Socket errors/ { gsub(/[^0-9 ]/, " "); n = 0; for (i = 1; i <= NF; i++) n += $i; print n }

@@ -89,11 +89,6 @@ trap 'exit 143' TERM
 build_stages_and_loadgen
 locate_binaries
 
-# A number from loadgen's one-line JSON.
-json_number() { # key file
-	sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2" | head -n 1
-}
-
 # The requests each loop has served, from /stats: "a b" (empty without loops).
 loop_requests() { # url
 	curl -s --max-time 5 "${1}stats" | tr ',' '\n' |
@@ -183,9 +178,9 @@ if [[ $parts == *heavy* ]]; then
 			done
 			row=()
 			for key in rps p50_ms p90_ms p99_ms max_ms; do
-				row+=("$(json_number "$key" "$workdir/light.json")")
+				row+=("$(json_get "$workdir/light.json" "$key")")
 			done
-			row+=("$(json_number rps "$workdir/heavy.json")")
+			row+=("$(json_get "$workdir/heavy.json" rps)")
 			printf '%-6s %-20s %10.0f %9.2f %9.2f %9.2f %9.2f %10.1f   %s\n' "$round" "$server" \
 				"${row[0]:-0}" "${row[1]:-0}" "${row[2]:-0}" "${row[3]:-0}" "${row[4]:-0}" \
 				"${row[5]:-0}" "${per_loop:--}"
@@ -230,7 +225,7 @@ if [[ $parts == *cooks* ]]; then
 				>"$workdir/cooks.json" 2>/dev/null || true
 			row=()
 			for key in rps probe_p50_ms probe_p90_ms probe_p99_ms probe_max_ms peak_threads; do
-				row+=("$(json_number "$key" "$workdir/cooks.json")")
+				row+=("$(json_get "$workdir/cooks.json" "$key")")
 			done
 			printf '%-6s %-20s %10.0f %9.2f %9.2f %9.2f %9.2f %8s\n' "$round" "$server" \
 				"${row[0]:-0}" "${row[1]:-0}" "${row[2]:-0}" "${row[3]:-0}" "${row[4]:-0}" \

@@ -54,6 +54,16 @@ pick_stages() { # name...
 	done
 }
 
+# A value from loadgen's flat JSON object (--json); empty for null or missing.
+json_get() { # file key
+	local value
+	value=$(sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1")
+	value=${value#\"}
+	value=${value%\"}
+	[[ $value == null ]] && value=""
+	printf '%s' "$value"
+}
+
 build_stages_and_loadgen() {
 	note "== building the stages and loadgen (release)"
 	cargo build --release --workspace --bins
